@@ -1,0 +1,40 @@
+"""The ``engagement`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="engagement", description="Customer-engagement metrics and reports.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("report", help="Render the quarterly report (six notebooks, HTML, CSVs).")
+    rep.add_argument("--period", required=True, help='Report period, e.g. "2024Q4", "2024-11" or "2024".')
+    rep.add_argument("--data", default=None, help="Data source: a directory of Parquet/CSV files or a DuckDB file "
+                     "(default: the embedded demo dataset).")
+    rep.add_argument("--out", default="reports", help="Output root; the report goes to OUT/<period>/.")
+    rep.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="Notebook parameter (repeatable); unknown names are refused before anything runs.")
+    rep.add_argument("--force", action="store_true", help="Overwrite an existing report for the period.")
+    rep.add_argument("--quiet", action="store_true", help="No progress display.")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "report":
+        from engagement.report import render_report
+
+        return render_report(
+            period=args.period, data=args.data, out=args.out, params=args.param,
+            force=args.force, progress=not args.quiet,
+        )
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

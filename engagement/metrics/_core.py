@@ -1,0 +1,213 @@
+"""Interval methods and the building blocks the metric functions share.
+
+All interval arithmetic is delegated to statsmodels and scipy; this module only
+chooses the method, handles empty populations (NaN with n = 0) and packs the
+result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from engagement._result import MetricResult
+from engagement._validate import (
+    check_argument,
+    check_confidence,
+    check_count,
+    check_counts_le,
+    check_nonnegative,
+    numeric_values,
+)
+
+NAN = float("nan")
+
+
+def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (statsmodels)."""
+    if trials == 0:
+        return NAN, NAN
+    low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
+    # Rounding leaves ~1e-18 above 0 at k = 0 (and below 1 at k = n); the exact
+    # interval contains the estimate and lies in [0, 1].
+    p = successes / trials
+    return max(0.0, min(float(low), p)), min(1.0, max(float(high), p))
+
+
+def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Student-t interval for a mean; NaN bounds for fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return NAN, NAN
+    mean = float(np.mean(values))
+    sem = float(stats.sem(values))
+    if sem == 0:
+        return mean, mean
+    low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=sem)
+    return float(low), float(high)
+
+
+def median_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Distribution-free interval for the median from order statistics (scipy)."""
+    if len(values) < 2:
+        return NAN, NAN
+    result = stats.quantile_test(values, q=float(np.median(values)), p=0.5)
+    ci = result.confidence_interval(confidence_level=confidence)
+    low, high = float(ci.low), float(ci.high)
+    return low, high
+
+
+def ratio_interval(numer: np.ndarray, denom: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Interval for a pooled ratio sum(y)/sum(x) over independent units.
+
+    Linearised (delta-method) variance of the ratio estimator,
+    ``var(R) = sum((y - R x)^2) / (n (n - 1) xbar^2)``, with a t quantile on
+    ``n - 1`` degrees of freedom. Used where the numerator is not a count of the
+    denominator's members (engagements per reach, pageviews per session).
+    """
+    n = len(numer)
+    if n < 2 or denom.sum() == 0:
+        return NAN, NAN
+    ratio = numer.sum() / denom.sum()
+    resid = numer - ratio * denom
+    var = (resid**2).sum() / (n * (n - 1) * denom.mean() ** 2)
+    half = stats.t.ppf(0.5 + confidence / 2, df=n - 1) * math.sqrt(var)
+    return float(ratio - half), float(ratio + half)
+
+
+def proportion_result(
+    metric: str,
+    successes: Any,
+    trials: Any,
+    *,
+    successes_name: str,
+    trials_name: str,
+    confidence: float,
+    method_note: str = "",
+    details: dict[str, Any] | None = None,
+) -> MetricResult:
+    """A share of a population with a Wilson interval; NaN with n = 0 when empty."""
+    confidence = check_confidence(confidence)
+    k = check_count(successes, successes_name)
+    n = check_count(trials, trials_name)
+    check_counts_le(k, successes_name, n, trials_name)
+    low, high = wilson_interval(k, n, confidence)
+    method = "share of " + trials_name.replace("_", " ") + ", Wilson interval"
+    if method_note:
+        method = f"{method_note}, Wilson interval"
+    return MetricResult(
+        metric=metric,
+        value=k / n if n else NAN,
+        ci_low=low,
+        ci_high=high,
+        n=n,
+        method=method,
+        numerator=k,
+        denominator=n,
+        confidence=confidence,
+        unit="fraction",
+        details=details or {},
+    )
+
+
+def ratio_of_totals(
+    metric: str,
+    numerator: Any,
+    denominator: Any,
+    *,
+    numerator_name: str,
+    denominator_name: str,
+    unit: str,
+    method: str,
+    count_numerator: bool = False,
+    confidence: float = 0.95,
+) -> MetricResult:
+    """A ratio of two known totals: a figure, not a sample estimate (no interval)."""
+    confidence = check_confidence(confidence)
+    num = check_count(numerator, numerator_name) if count_numerator else check_nonnegative(numerator, numerator_name)
+    den = check_count(denominator, denominator_name)
+    return MetricResult(
+        metric=metric,
+        value=num / den if den else NAN,
+        ci_low=NAN,
+        ci_high=NAN,
+        n=den,
+        method=method,
+        numerator=num,
+        denominator=den,
+        confidence=confidence,
+        unit=unit,
+    )
+
+
+def mean_result(
+    metric: str,
+    values: Any,
+    *,
+    name: str,
+    confidence: float,
+    unit: str,
+    statistic: str = "mean",
+    interval: str = "t",
+    seed: int | None = 0,
+    method_prefix: str = "",
+    clean: tuple[np.ndarray, int] | None = None,
+    details: dict[str, Any] | None = None,
+) -> MetricResult:
+    """Mean or median of observations with a t, order-statistic or bootstrap interval."""
+    confidence = check_confidence(confidence)
+    check_argument("statistic", ["mean", "median"], statistic)
+    check_argument("interval", ["t", "bootstrap"], interval)
+    x, n_missing = clean if clean is not None else numeric_values(values, name)
+    n = len(x)
+    extra = dict(details or {})
+    if n == 0:
+        value, low, high = NAN, NAN, NAN
+        how = f"{statistic}"
+    elif statistic == "mean":
+        value = float(np.mean(x))
+        if interval == "t":
+            low, high = t_interval(x, confidence)
+            how = "mean, t interval"
+        else:
+            low, high = _bootstrap(x, np.mean, confidence, seed)
+            how = "mean, BCa bootstrap interval (2,000 resamples)"
+        extra.setdefault("median", float(np.median(x)))
+    else:
+        value = float(np.median(x))
+        low, high = median_interval(x, confidence)
+        how = "median, order-statistic (binomial) interval"
+        extra.setdefault("mean", float(np.mean(x)))
+    if method_prefix:
+        how = f"{method_prefix}; {how}"
+    return MetricResult(
+        metric=metric,
+        value=value,
+        ci_low=low,
+        ci_high=high,
+        n=n,
+        n_missing=n_missing,
+        method=how,
+        confidence=confidence,
+        unit=unit,
+        details=extra,
+    )
+
+
+def _bootstrap(x: np.ndarray, statistic: Any, confidence: float, seed: int | None) -> tuple[float, float]:
+    if len(x) < 2 or np.ptp(x) == 0:
+        v = float(statistic(x))
+        return (v, v) if len(x) >= 2 else (NAN, NAN)
+    res = stats.bootstrap(
+        (x,),
+        statistic,
+        confidence_level=confidence,
+        n_resamples=2000,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

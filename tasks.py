@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Plain task runner: needs only Python 3.11+ (no make, no conda).
+
+    python3 tasks.py report [--period 2024Q4] [engagement report options]
+    python3 tasks.py test   [pytest options]
+    python3 tasks.py lab
+    python3 tasks.py notebooks   # re-execute the committed notebooks on the demo data
+
+Each task creates or updates the project's virtual environment ``.venv`` first,
+re-installing only when ``pyproject.toml`` changed since the last install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".engagement-install-stamp"
+
+
+def _run(cmd: list[str | Path], **kw) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kw)
+
+
+def ensure_venv() -> None:
+    """Create ``.venv`` if needed and install the package with its dev extras."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py runs under any python3
+        sys.exit(f"engagement needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        print(f"Creating the virtual environment {VENV.relative_to(ROOT)} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    print("Installing engagement and its dependencies into .venv (first run takes a couple of minutes) ...", flush=True)
+    if _run([PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"]) != 0:
+        sys.exit("Could not upgrade pip in .venv.")
+    if _run([PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]"]) != 0:
+        sys.exit("Installing engagement into .venv failed (see pip's message above).")
+    if _run([PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (engagement)"]) != 0:
+        sys.exit("Registering the notebook kernel failed.")
+    STAMP.write_text(wanted)
+
+
+def task_report(args: list[str]) -> int:
+    ensure_venv()
+    if not any(a == "--period" or a.startswith("--period=") for a in args):
+        args = ["--period", "2024Q4", *args]
+    return _run([BIN / "engagement", "report", *args])
+
+
+def task_test(args: list[str]) -> int:
+    ensure_venv()
+    rc = _run([BIN / "ruff", "check", "."])
+    if rc != 0:
+        print("ruff found problems (above).", flush=True)
+        return rc
+    return _run([PY, "-m", "pytest", *args])
+
+
+def task_lab(args: list[str]) -> int:
+    ensure_venv()
+    return _run([BIN / "jupyter", "lab", "notebooks", *args])
+
+
+def task_notebooks(args: list[str]) -> int:
+    ensure_venv()
+    return _run([PY, "-m", "engagement.report", "--refresh-notebooks", *args])
+
+
+TASKS = {"report": task_report, "test": task_test, "lab": task_lab, "notebooks": task_notebooks}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        sys.exit(__doc__)
+    sys.exit(TASKS[sys.argv[1]](sys.argv[2:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Project-level checks: dependency lists agree, the catalogue is complete."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import engagement as eg
+from engagement import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_TO_PYPI = {"python-duckdb": "duckdb", "ibis-framework-core": "ibis-framework"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!\[;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_runtime = {_name(r) for r in project["dependencies"]}
+    pip_dev = {_name(r) for r in project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {
+        CONDA_TO_PYPI.get(_name(d), _name(d))
+        for d in env["dependencies"]
+        if isinstance(d, str) and _name(d) not in {"python", "pip"}
+    }
+    assert pip_runtime - conda == set(), "runtime dependencies missing from environment.yml"
+    assert conda - pip_runtime - pip_dev == set(), "environment.yml lists packages pyproject does not"
+    assert {"pandas", "numpy", "scipy", "statsmodels", "seaborn", "matplotlib", "jupyterlab", "papermill",
+            "nbval", "ipykernel", "pyarrow", "duckdb"} <= pip_runtime
+
+
+def test_catalog_functions_exist_and_ids_are_unique():
+    ids = [s.id for s in catalog.CATALOG.values()]
+    assert len(ids) == len(set(ids))
+    for spec in catalog.CATALOG.values():
+        assert callable(getattr(eg, spec.function)), spec.id
+        assert spec.unit in {"fraction", "points", "seconds", "currency", "ratio", "count", "score"}
+        assert spec.definition and spec.formula and spec.latex and spec.needs
+        if spec.benchmark:
+            assert spec.benchmark_source, f"{spec.id}: a benchmark needs its source"
+
+
+def test_every_seed_metric_is_covered():
+    seeds = {
+        "nps", "csat", "ces", "churn_rate", "retention_rate", "clv", "aov", "cac", "clv_cac_ratio",
+        "purchase_frequency", "engagement_rate", "engagement_score", "dau", "mau", "stickiness",
+        "first_week_engagement", "product_usage_rate", "website_visits", "page_views", "pages_per_session",
+        "average_session_duration", "bounce_rate", "conversion_rate", "click_through_rate", "email_open_rate",
+        "email_click_rate", "unsubscribe_rate", "social_engagement_rate", "follower_growth_rate",
+        "first_response_time", "resolution_time", "referral_rate", "review_rating",
+    }
+    assert seeds <= set(catalog.CATALOG)
+
+
+def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Set-up", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["python3 tasks.py report", "python3 tasks.py test"]
+    assert "python3 tasks.py test" in (ROOT / ".ci" / "run").read_text()
