@@ -5,9 +5,18 @@ level (``eg.nps``, ``eg.churn_rate``, ...) and returns a :class:`MetricResult`.
 """
 
 from engagement._result import MetricResult
+from engagement.analysis.clv import BGNBD, GammaGamma, ModelFitError, customer_lifetime_value
 from engagement.metrics import *  # noqa: F403
 from engagement.metrics import __all__ as _metric_names
 
 __version__ = "0.1.0"
 
-__all__ = ["MetricResult", "__version__", *_metric_names]
+__all__ = [
+    "BGNBD",
+    "GammaGamma",
+    "MetricResult",
+    "ModelFitError",
+    "__version__",
+    "customer_lifetime_value",
+    *_metric_names,
+]

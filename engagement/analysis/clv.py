@@ -1,0 +1,445 @@
+"""Predictive customer lifetime value: BG/NBD purchases and Gamma-Gamma spend.
+
+BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"):
+while alive a customer buys as a Poisson process with rate lambda ~ Gamma(r,
+alpha); after each purchase they drop out with probability p ~ Beta(a, b).
+Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV"; Colombo & Jiang 1999):
+a customer's spend per transaction is Gamma(p, nu) with nu ~ Gamma(q, gamma),
+independent of the purchase process.
+
+Both are fitted by maximum likelihood on log-parameters with scipy, the
+log-likelihood written with ``gammaln``/``logaddexp`` so it stays finite for
+large counts; standard errors come from the numerical Hessian (statsmodels) of
+the log-likelihood in the natural parameters. Customers with the same
+(frequency, recency, T) are pooled with weights, which makes fitting tens of
+thousands of customers take milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+from statsmodels.tools.numdiff import approx_hess3
+
+__all__ = [
+    "BGNBD",
+    "GammaGamma",
+    "ModelFitError",
+    "customer_lifetime_value",
+    "holdout_by_frequency",
+    "cumulative_repeat_transactions",
+]
+
+
+class ModelFitError(ValueError):
+    """The optimiser did not converge, or the data cannot identify the model."""
+
+
+def _rfm_arrays(rfm: Any, need_monetary: bool = False) -> dict[str, np.ndarray]:
+    if not isinstance(rfm, pd.DataFrame):
+        raise ValueError("`rfm` must be a DataFrame with columns frequency, recency, T (see `rfm_summary`).")
+    cols = ["frequency", "recency", "T"] + (["monetary_value"] if need_monetary else [])
+    missing = [c for c in cols if c not in rfm.columns]
+    if missing:
+        raise ValueError(f"`rfm` has no column(s) {missing}; columns are {list(rfm.columns)}.")
+    out = {c: rfm[c].to_numpy(dtype="float64", na_value=np.nan) for c in cols}
+    for c, v in out.items():
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            raise ValueError(
+                f"`rfm[{c!r}]`: {int(bad.sum()):,} of {len(v):,} values are missing, negative or infinite "
+                f"(e.g. {v[bad][0]!r})."
+            )
+    x, tx, T = out["frequency"], out["recency"], out["T"]
+    bad = x != np.floor(x)
+    if bad.any():
+        raise ValueError(f"`rfm['frequency']`: {int(bad.sum()):,} values are not whole numbers (e.g. {x[bad][0]!r}).")
+    bad = tx > T + 1e-9
+    if bad.any():
+        raise ValueError(
+            f"`rfm`: {int(bad.sum()):,} customers have recency > T (e.g. recency {tx[bad][0]!r}, T {T[bad][0]!r})."
+        )
+    bad = (x == 0) & (tx > 0)
+    if bad.any():
+        raise ValueError(f"`rfm`: {int(bad.sum()):,} customers have no repeat purchase but a recency > 0.")
+    return out
+
+
+def _pool(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Unique rows of the columns and how many customers share each."""
+    stacked = np.column_stack(columns)
+    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
+    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype("float64")
+
+
+def _fit(
+    negll: Any, x0: np.ndarray, names: tuple[str, ...], model: str
+) -> tuple[np.ndarray, float]:
+    with np.errstate(all="ignore"):
+        res = optimize.minimize(negll, x0, method="L-BFGS-B")
+        if not res.success or not np.isfinite(res.fun):
+            res = optimize.minimize(negll, res.x if np.all(np.isfinite(res.x)) else x0, method="Nelder-Mead",
+                                    options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10})
+    if not res.success or not np.isfinite(res.fun):
+        raise ModelFitError(f"{model}: the optimiser did not converge ({res.message}).")
+    if np.any(np.abs(res.x) > 25):
+        params = dict(zip(names, np.exp(res.x).round(6), strict=True))
+        raise ModelFitError(
+            f"{model}: a parameter ran off to 0 or infinity ({params}); the data cannot identify the model."
+        )
+    return res.x, float(-res.fun)
+
+
+def _standard_errors(loglik_natural: Any, theta: np.ndarray, model: str) -> np.ndarray:
+    hess = approx_hess3(theta, loglik_natural)
+    try:
+        cov = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(hess, np.nan)
+    var = np.diag(cov)
+    if np.any(~np.isfinite(var)) or np.any(var <= 0):
+        warnings.warn(f"{model}: the Hessian is not negative definite; standard errors are NaN.", stacklevel=3)
+        return np.full(len(theta), np.nan)
+    return np.sqrt(var)
+
+
+def _summary_frame(names: tuple[str, ...], est: np.ndarray, se: np.ndarray, confidence: float) -> pd.DataFrame:
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    return pd.DataFrame(
+        {"parameter": list(names), "estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se}
+    )
+
+
+@dataclass(frozen=True)
+class BGNBD:
+    """A fitted BG/NBD model. Create it with :meth:`BGNBD.fit`.
+
+    Attributes
+    ----------
+    params : dict
+        ``r, alpha, a, b``.
+    standard_errors : dict
+        From the inverse observed information (numerical Hessian).
+    log_likelihood : float
+    n_customers : int
+    time_unit : str
+        The unit of recency and T the model was fitted in (a label only).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.analysis.clv import BGNBD
+    >>> rfm = pd.DataFrame({"frequency": [0, 1, 4, 0, 2, 7, 1, 0],
+    ...                     "recency": [0, 10, 30, 0, 20, 36, 5, 0],
+    ...                     "T": [38, 38, 38, 30, 30, 37, 20, 20]})
+    >>> m = BGNBD.fit(rfm)
+    >>> bool(0 < m.probability_alive(rfm).min() <= 1)
+    True
+    """
+
+    params: dict[str, float]
+    standard_errors: dict[str, float]
+    log_likelihood: float
+    n_customers: int
+    time_unit: str = "W"
+    names: tuple[str, ...] = field(default=("r", "alpha", "a", "b"), repr=False)
+
+    @staticmethod
+    def _loglik(theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = theta
+        a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+        a3 = -(r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.where(
+                x > 0,
+                np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0)) - (r + x) * np.log(alpha + tx),
+                -np.inf,
+            )
+        return a1 + a2 + np.logaddexp(a3, a4)
+
+    @classmethod
+    def fit(cls, rfm: pd.DataFrame, *, time_unit: str = "W", confidence: float = 0.95) -> BGNBD:
+        """Fit by maximum likelihood to an RFM summary (``frequency, recency, T``).
+
+        Raises
+        ------
+        ModelFitError
+            No repeat buyers (dropout cannot be identified), or no convergence.
+        """
+        d = _rfm_arrays(rfm)
+        if len(d["T"]) == 0:
+            raise ModelFitError("BG/NBD: no customers to fit.")
+        if not (d["frequency"] > 0).any():
+            raise ModelFitError("BG/NBD: no customer made a repeat purchase; the purchase and dropout "
+                                "processes cannot be identified.")
+        (x, tx, T), w = _pool(d["frequency"], d["recency"], d["T"])
+        scale = float(np.mean(T)) or 1.0  # fit alpha on the scale of T for conditioning
+
+        def negll(logp: np.ndarray) -> float:
+            p = np.exp(logp)
+            theta = np.array([p[0], p[1] * scale, p[2], p[3]])
+            ll = cls._loglik(theta, x, tx, T)
+            value = -float(np.dot(w, ll))
+            return value if np.isfinite(value) else 1e300
+
+        logp, ll = _fit(negll, np.zeros(4), ("r", "alpha", "a", "b"), "BG/NBD")
+        est = np.exp(logp) * np.array([1, scale, 1, 1])
+        se = _standard_errors(lambda th: float(np.dot(w, cls._loglik(th, x, tx, T))), est, "BG/NBD")
+        names = ("r", "alpha", "a", "b")
+        return cls(
+            params=dict(zip(names, map(float, est), strict=True)),
+            standard_errors=dict(zip(names, map(float, se), strict=True)),
+            log_likelihood=ll,
+            n_customers=int(w.sum()),
+            time_unit=time_unit,
+        )
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Parameters with standard errors and Wald intervals."""
+        est = np.array([self.params[n] for n in self.names])
+        se = np.array([self.standard_errors[n] for n in self.names])
+        return _summary_frame(self.names, est, se, confidence)
+
+    def _theta(self) -> tuple[float, float, float, float]:
+        p = self.params
+        return p["r"], p["alpha"], p["a"], p["b"]
+
+    def probability_alive(self, rfm: pd.DataFrame) -> np.ndarray:
+        """P(still alive | frequency, recency, T) per customer (1 for no repeat purchase).
+
+        ``1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))``
+        """
+        d = _rfm_arrays(rfm)
+        r, alpha, a, b = self._theta()
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+        return np.where(x > 0, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
+
+    def expected_purchases(self, t: float, rfm: pd.DataFrame) -> np.ndarray:
+        """Expected purchases in the next ``t`` time units, given each customer's history.
+
+        Equation (10) of Fader, Hardie & Lee (2005).
+        """
+        if t < 0:
+            raise ValueError(f"`t` must be non-negative, got {t!r}.")
+        d = _rfm_arrays(rfm)
+        r, alpha, a, b = self._theta()
+        x, T = d["frequency"], d["T"]
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        first = (a + b + x - 1) / (a - 1)
+        second = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
+        out = first * second * self.probability_alive(rfm)
+        # P(alive) = 1 / (1 + ...) is exactly the denominator of equation (10).
+        if not np.all(np.isfinite(out)):
+            raise ModelFitError("BG/NBD: expected purchases are not finite for some customers.")
+        return np.maximum(out, 0.0)
+
+    def expected_purchases_population(self, t: Any) -> np.ndarray:
+        """E[X(t)]: expected purchases of a new customer in their first ``t`` time units."""
+        r, alpha, a, b = self._theta()
+        t = np.asarray(t, dtype="float64")
+        hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        return np.maximum((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp), 0.0)
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    """A fitted Gamma-Gamma spend model. Create it with :meth:`GammaGamma.fit`.
+
+    Attributes
+    ----------
+    params : dict
+        ``p, q, gamma``.
+    standard_errors : dict
+    log_likelihood : float
+    n_customers : int
+        Repeat buyers it was fitted on.
+    frequency_spend_correlation : float
+        Pearson correlation of frequency and mean spend among repeat buyers; the
+        model assumes they are independent, so it should be near 0.
+    """
+
+    params: dict[str, float]
+    standard_errors: dict[str, float]
+    log_likelihood: float
+    n_customers: int
+    frequency_spend_correlation: float
+    names: tuple[str, ...] = field(default=("p", "q", "gamma"), repr=False)
+
+    @staticmethod
+    def _loglik(theta: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        p, q, g = theta
+        return (
+            special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
+            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + x * m)
+        )
+
+    @classmethod
+    def fit(cls, rfm: pd.DataFrame) -> GammaGamma:
+        """Fit to repeat buyers' ``frequency`` and ``monetary_value`` (mean repeat spend).
+
+        Customers without a repeat purchase carry no spend information in this
+        model and are not used (their count is ``len(rfm) - n_customers``).
+        """
+        d = _rfm_arrays(rfm, need_monetary=True)
+        repeat = d["frequency"] > 0
+        x, m = d["frequency"][repeat], d["monetary_value"][repeat]
+        bad = m <= 0
+        if bad.any():
+            raise ModelFitError(
+                f"Gamma-Gamma: {int(bad.sum()):,} of {len(m):,} repeat buyers have a mean spend <= 0 "
+                f"(e.g. {m[bad][0]!r}); the model needs positive spend."
+            )
+        if len(x) < 3:
+            raise ModelFitError(f"Gamma-Gamma: {len(x)} repeat buyers are too few to fit the spend model.")
+        (xu, mu), w = _pool(x, m)
+        scale = float(np.mean(m))
+
+        def negll(logp: np.ndarray) -> float:
+            p = np.exp(logp)
+            v = -float(np.dot(w, cls._loglik(np.array([p[0], p[1], p[2] * scale]), xu, mu)))
+            return v if np.isfinite(v) else 1e300
+
+        logp, ll = _fit(negll, np.zeros(3), ("p", "q", "gamma"), "Gamma-Gamma")
+        est = np.exp(logp) * np.array([1, 1, scale])
+        se = _standard_errors(lambda th: float(np.dot(w, cls._loglik(th, xu, mu))), est, "Gamma-Gamma")
+        names = ("p", "q", "gamma")
+        corr = float(np.corrcoef(x, m)[0, 1]) if len(x) > 2 and np.ptp(x) > 0 and np.ptp(m) > 0 else math.nan
+        return cls(
+            params=dict(zip(names, map(float, est), strict=True)),
+            standard_errors=dict(zip(names, map(float, se), strict=True)),
+            log_likelihood=ll,
+            n_customers=len(x),
+            frequency_spend_correlation=corr,
+        )
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Parameters with standard errors and Wald intervals."""
+        est = np.array([self.params[n] for n in self.names])
+        se = np.array([self.standard_errors[n] for n in self.names])
+        return _summary_frame(self.names, est, se, confidence)
+
+    def expected_average_spend(self, rfm: pd.DataFrame) -> np.ndarray:
+        """E[spend per transaction | frequency, mean spend]; the population mean for non-repeaters.
+
+        ``(gamma + x m) p / (p x + q - 1)``: a weighted average of the population
+        mean ``gamma p / (q - 1)`` and the customer's own mean ``m``.
+        """
+        d = _rfm_arrays(rfm, need_monetary=True)
+        p, q, g = self.params["p"], self.params["q"], self.params["gamma"]
+        if q <= 1:
+            raise ModelFitError(f"Gamma-Gamma: q = {q:.3g} <= 1, so the mean spend is infinite.")
+        x, m = d["frequency"], d["monetary_value"]
+        return (g + x * m) * p / (p * x + q - 1)
+
+
+def customer_lifetime_value(
+    bgnbd: BGNBD,
+    gamma_gamma: GammaGamma,
+    rfm: pd.DataFrame,
+    *,
+    horizon: int = 12,
+    period_length: float = 52 / 12,
+    discount_rate: float = 0.01,
+    margin: float = 1.0,
+) -> np.ndarray:
+    """Discounted expected value of each customer over the next ``horizon`` periods.
+
+    ``sum_{i=1..H} (E[Y(i L)] - E[Y((i - 1) L)]) x E[spend] x margin / (1 + d)^i``
+    with ``L = period_length`` in the models' time unit (default: a month in weeks).
+
+    Returns
+    -------
+    ndarray
+        One non-negative value per customer, in the spend's currency.
+    """
+    if not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"`horizon` must be a whole number of periods >= 1, got {horizon!r}.")
+    if period_length <= 0 or discount_rate < 0 or not 0 <= margin <= 1:
+        raise ValueError("`period_length` must be > 0, `discount_rate` >= 0 and `margin` in [0, 1].")
+    spend = gamma_gamma.expected_average_spend(rfm)
+    total = np.zeros(len(rfm))
+    previous = np.zeros(len(rfm))
+    for i in range(1, horizon + 1):
+        cumulative = bgnbd.expected_purchases(i * period_length, rfm)
+        total += (cumulative - previous) * spend * margin / (1 + discount_rate) ** i
+        previous = cumulative
+    if not np.all(np.isfinite(total)):
+        raise ModelFitError("CLV is not finite for some customers.")
+    return np.maximum(total, 0.0)
+
+
+def holdout_by_frequency(bgnbd: BGNBD, cal_holdout: pd.DataFrame, *, max_frequency: int = 7) -> pd.DataFrame:
+    """Predicted vs actual holdout purchases, by calibration frequency (0..max, then "max+").
+
+    ``cal_holdout`` is :func:`engagement.measure.calibration_holdout_summary`'s output.
+    Returns one row per frequency group with customers, mean actual and mean
+    predicted holdout purchases, and their difference.
+    """
+    need = {"frequency_holdout", "duration_holdout"}
+    if not need <= set(cal_holdout.columns):
+        raise ValueError(f"`cal_holdout` needs columns {sorted(need)} (see calibration_holdout_summary).")
+    duration = float(cal_holdout["duration_holdout"].iloc[0]) if len(cal_holdout) else 0.0
+    predicted = bgnbd.expected_purchases(duration, cal_holdout)
+    group = np.minimum(cal_holdout["frequency"].to_numpy(), max_frequency)
+    frame = pd.DataFrame(
+        {"group": group, "actual": cal_holdout["frequency_holdout"].to_numpy(dtype="float64"), "predicted": predicted}
+    )
+    out = frame.groupby("group", sort=True).agg(
+        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    ).reset_index()
+    out["frequency"] = [str(int(g)) if g < max_frequency else f"{max_frequency}+" for g in out["group"]]
+    out["difference"] = out["predicted"] - out["actual"]
+    return out[["frequency", "customers", "actual", "predicted", "difference"]]
+
+
+def cumulative_repeat_transactions(
+    bgnbd: BGNBD,
+    first_purchase: pd.Series,
+    repeat_days: pd.Series,
+    *,
+    start: Any,
+    end: Any,
+    unit_days: float = 7.0,
+) -> pd.DataFrame:
+    """Cumulative repeat purchases over time, actual vs BG/NBD-predicted (FHL 2005 fig. 2).
+
+    Parameters
+    ----------
+    first_purchase : Series of dates
+        Each customer's first purchase day (one per customer).
+    repeat_days : Series of dates
+        The day of every repeat purchase occasion (all customers).
+    start, end : date-like
+        Range of the time axis; one point per ``unit_days``.
+
+    Returns
+    -------
+    DataFrame
+        ``time`` (units since start), ``date``, ``actual``, ``predicted``.
+    """
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    grid = pd.date_range(start_ts, end_ts, freq=pd.Timedelta(days=unit_days))
+    if grid[-1] != end_ts:
+        grid = grid.append(pd.DatetimeIndex([end_ts]))
+    births = pd.to_datetime(first_purchase).value_counts()
+    born = births.index.to_numpy()
+    counts = births.to_numpy(dtype="float64")
+    repeats = np.sort(pd.to_datetime(repeat_days).to_numpy())
+    actual, predicted = [], []
+    for day in grid:
+        actual.append(float(np.searchsorted(repeats, day.to_datetime64(), side="right")))
+        age = (day - pd.DatetimeIndex(born)).days.to_numpy(dtype="float64") / unit_days
+        alive = age > 0
+        predicted.append(float(np.dot(counts[alive], bgnbd.expected_purchases_population(age[alive]))))
+    return pd.DataFrame(
+        {"time": (grid - start_ts).days / unit_days, "date": grid, "actual": actual, "predicted": predicted}
+    )
