@@ -1,0 +1,415 @@
+"""Load the engagement tables, validate them against the contract, quarantine bad rows.
+
+``load(source)`` reads a directory of Parquet/CSV files (one per table), a DuckDB
+database file, or a mapping of pandas DataFrames, into one engine connection
+(embedded DuckDB by default). Each table is checked against
+:data:`engagement.data.schema.CONTRACT` in the engine:
+
+* hard problems (unreadable file, missing required column, naive and
+  time-zone-aware timestamps mixed in one column) are collected and raised
+  together as one :class:`ContractError` that names table, column, rows and an
+  example for each;
+* row problems (missing or unparseable values, values out of range, duplicate
+  rows or ids, ids that point at no customer, time order) put the row in the
+  table's rejects with the reasons; the report counts them per rule.
+
+Rows read = rows used + rows rejected, always. Raw tables never become pandas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pandas as pd
+
+from engagement.data.schema import CONTRACT, Col, TableSpec
+
+__all__ = ["ContractError", "Dataset", "load", "default_demo_path"]
+
+_TZ_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+def default_demo_path() -> Path:
+    """The embedded demo dataset shipped in the repository (``data/demo``)."""
+    return Path(__file__).resolve().parents[2] / "data" / "demo"
+
+
+class ContractError(ValueError):
+    """The data cannot be used as it is; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[dict[str, Any]]):
+        self.problems = problems
+        lines = [f"{len(problems)} problem(s) with the data:"]
+        for p in problems:
+            rows = "" if p["rows"] is None else f", {p['rows']:,} rows"
+            example = "" if p["example"] in (None, "") else f", e.g. {p['example']}"
+            lines.append(f"  - {p['table']}.{p['column']}: {p['description']}{rows}{example}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Dataset:
+    """Validated tables (Ibis, bound to one backend), their rejects and the validation report.
+
+    Attributes
+    ----------
+    tables : dict of name -> Ibis table
+        The rows that passed, with contract types (ids as strings, timestamps as
+        naive UTC) plus any extra columns.
+    rejects : dict of name -> Ibis table
+        The rows that failed, as read, with a ``_reason`` column.
+    report : DataFrame
+        ``table, rows_read, rows_used, rows_rejected`` per table present.
+    problems : DataFrame
+        ``table, column, rule, rows, example, description`` per rule that failed.
+    missing_tables : list of str
+        Contract tables the source does not have (their metrics are unavailable).
+    notes : list of str
+        Things worth knowing that are not problems (ignored files, converted time zones).
+    """
+
+    tables: dict[str, ir.Table]
+    rejects: dict[str, ir.Table]
+    report: pd.DataFrame
+    problems: pd.DataFrame
+    missing_tables: list[str]
+    source: str
+    backend: Any
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> ir.Table:
+        if name not in self.tables:
+            raise KeyError(f"The dataset has no table {name!r}; it has {sorted(self.tables)}.")
+        return self.tables[name]
+
+    def has(self, name: str) -> bool:
+        """Whether the dataset has table ``name``."""
+        return name in self.tables
+
+    def fingerprint(self) -> str:
+        """A short hash of the validation report: same data, same fingerprint."""
+        text = self.report.to_csv(index=False) + self.problems.to_csv(index=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _connect(backend: Any) -> Any:
+    if backend is not None:
+        return backend
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")  # naive timestamps are UTC; aware ones convert to UTC
+    return con
+
+
+def _read_directory(con: Any, folder: Path, problems: list, notes: list) -> dict[str, ir.Table]:
+    raw: dict[str, ir.Table] = {}
+    known = set(CONTRACT)
+    for path in sorted(folder.iterdir()):
+        stem, suffix = path.stem, path.suffix.lower()
+        if path.name.startswith(".") or suffix not in (".parquet", ".csv"):
+            if path.is_file() and not path.name.startswith("."):
+                notes.append(f"ignored {path.name}: not a Parquet or CSV file")
+            continue
+        if stem not in known:
+            notes.append(f"ignored {path.name}: not a contract table ({', '.join(sorted(known))})")
+            continue
+        if stem in raw:
+            problems.append(_problem(stem, "*", "duplicate_source", None, path.name,
+                                     "two files hold this table (Parquet and CSV); keep one"))
+            continue
+        try:
+            if suffix == ".parquet":
+                raw[stem] = con.read_parquet(path, table_name=f"raw_{stem}")
+            else:
+                # read as text: the contract, not a sniffer, decides types (keeps leading zeros in ids,
+                # and cannot silently read naive timestamps as UTC next to aware ones)
+                raw[stem] = con.read_csv(path, table_name=f"raw_{stem}", all_varchar=True)
+            raw[stem].count().execute()  # force the read now so an unreadable file is reported here
+        except Exception as err:
+            raw.pop(stem, None)
+            problems.append(_problem(stem, "*", "unreadable_file", None, path.name,
+                                     f"the file cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})"))
+    return raw
+
+
+def _read_duckdb(con: Any, path: Path, problems: list) -> dict[str, ir.Table]:
+    try:
+        con.raw_sql(f"ATTACH '{path.as_posix()}' AS source (READ_ONLY)")
+    except Exception as err:
+        problems.append(_problem("*", "*", "unreadable_file", None, path.name,
+                                 f"the DuckDB file cannot be opened ({str(err).splitlines()[0]})"))
+        return {}
+    names = set(con.list_tables(database=("source", "main")))
+    return {n: con.table(n, database=("source", "main")) for n in sorted(names & set(CONTRACT))}
+
+
+def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list) -> dict[str, ir.Table]:
+    raw = {}
+    for name, frame in frames.items():
+        if name not in CONTRACT:
+            problems.append(_problem(name, "*", "unknown_table", None, None,
+                                     f"not a contract table ({', '.join(sorted(CONTRACT))})"))
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            problems.append(_problem(name, "*", "not_a_dataframe", None, type(frame).__name__,
+                                     "tables must be pandas DataFrames"))
+            continue
+        frame = _pandas_timestamps(name, frame, problems)
+        raw[name] = con.create_table(f"raw_{name}", frame, temp=True, overwrite=True)
+    return raw
+
+
+def _pandas_timestamps(name: str, frame: pd.DataFrame, problems: list) -> pd.DataFrame:
+    """Object columns of Timestamps mixing naive and aware values cannot be compared: refuse them."""
+    spec = CONTRACT.get(name)
+    if spec is None:
+        return frame
+    out = frame
+    for col in spec.columns:
+        if col.kind != "timestamp" or col.name not in frame.columns or frame[col.name].dtype != object:
+            continue
+        values = frame[col.name].dropna()
+        aware = values.map(lambda v: getattr(v, "tzinfo", None) is not None)
+        if aware.any() and not aware.all():
+            problems.append(_problem(name, col.name, "mixed_time_zones", int(len(values)),
+                                     f"{int(aware.sum())} aware (e.g. {values[aware].iloc[0]}), "
+                                     f"{int((~aware).sum())} naive (e.g. {values[~aware].iloc[0]})",
+                                     "naive and time-zone-aware timestamps are mixed; give every value a zone"))
+        elif aware.all() and len(values):
+            out = out.assign(**{col.name: pd.to_datetime(frame[col.name], utc=True)})
+    return out
+
+
+# --- normalising types ------------------------------------------------------------------------
+
+
+def _normalise(col: Col, value: ir.Value) -> ir.Value:
+    """The contract-typed version of a raw column (NULL where it cannot be parsed)."""
+    t = value.type()
+    if col.kind == "id":
+        if t.is_floating():
+            value = value.try_cast(dt.int64)
+        return value.cast(dt.string) if not t.is_string() else value
+    if col.kind == "str":
+        return value if t.is_string() else value.cast(dt.string)
+    if col.kind in ("timestamp", "date"):
+        if t.is_timestamp():
+            out = value.cast(dt.Timestamp()) if t.timezone is not None else value
+        elif t.is_date():
+            out = value.cast(dt.Timestamp())
+        elif t.is_string():
+            out = value.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+        else:
+            out = value.try_cast(dt.Timestamp())
+        return out.date() if col.kind == "date" else out
+    if col.kind == "float":
+        return value.cast(dt.float64) if t.is_numeric() else value.try_cast(dt.float64)
+    if col.kind == "int":
+        return value.cast(dt.int64) if t.is_integer() else value.try_cast(dt.float64).try_cast(dt.int64)
+    if col.kind == "bool":
+        return value if t.is_boolean() else value.try_cast(dt.boolean)
+    raise ValueError(f"unknown column kind {col.kind!r}")  # pragma: no cover
+
+
+def _problem(table: str, column: str, rule: str, rows: int | None, example: Any, description: str) -> dict:
+    return {"table": table, "column": column, "rule": rule, "rows": rows,
+            "example": None if example is None else str(example), "description": description}
+
+
+def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes: list) -> bool:
+    missing = [c for c in spec.required if c not in raw.columns]
+    for c in missing:
+        problems.append(_problem(name, c, "missing_column", None, None,
+                                 f"required column is missing (columns are {', '.join(raw.columns)})"))
+    ok = not missing
+    for col in spec.columns:
+        if col.name not in raw.columns or col.kind not in ("timestamp", "date"):
+            continue
+        t = raw[col.name].type()
+        if t.is_timestamp() and t.timezone not in (None, "UTC"):
+            notes.append(f"{name}.{col.name}: converted from time zone {t.timezone} to UTC")
+        if t.is_string():
+            v = raw[col.name]
+            has_tz = v.re_search(_TZ_PATTERN)
+            counts = raw.aggregate(
+                aware=has_tz.cast("int64").sum(), naive=(~has_tz).cast("int64").sum(),
+                ex_aware=v.min(where=has_tz), ex_naive=v.min(where=~has_tz),
+            ).execute().iloc[0]
+            if counts["aware"] and counts["naive"]:
+                problems.append(_problem(
+                    name, col.name, "mixed_time_zones", int(counts["aware"] + counts["naive"]),
+                    f"{int(counts['aware'])} with a zone (e.g. {counts['ex_aware']}), "
+                    f"{int(counts['naive'])} without (e.g. {counts['ex_naive']})",
+                    "naive and time-zone-aware timestamps are mixed; give every value a zone"))
+                ok = False
+    return ok
+
+
+# --- row rules --------------------------------------------------------------------------------
+
+
+def _row_rules(
+    name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
+) -> tuple[ir.Table, list[tuple[str, str, str, ir.BooleanValue, ir.Value]]]:
+    """The typed view of ``raw`` plus every rule as (rule, column, description, ok, raw value)."""
+    present = [c for c in spec.columns if c.name in raw.columns]
+    typed_cols = {c.name: _normalise(c, raw[c.name]) for c in present}
+    extras = [c for c in raw.columns if spec.column(c) is None]
+    view = raw.select(
+        **{f"__raw__{c}": raw[c] for c in raw.columns},
+        **typed_cols,
+        **{c: raw[c] for c in extras},
+    )
+    rules: list[tuple[str, str, str, ir.BooleanValue, ir.Value]] = []
+    for c in present:
+        rv, tv = view[f"__raw__{c.name}"], view[c.name]
+        if not c.nullable:
+            rules.append((f"missing_{c.name}", c.name, "required value is missing", rv.notnull(), rv))
+        rules.append((f"unparseable_{c.name}", c.name, f"value cannot be read as {c.kind}",
+                      rv.isnull() | tv.notnull(), rv))
+    for rule in spec.rules:
+        if all(n in view.columns for n in rule.uses or (rule.column,)):
+            rules.append((rule.name, rule.column, rule.description, rule.check(view).fill_null(True),
+                          view[f"__raw__{rule.column}"]))
+    for col, other, other_col in spec.references:
+        if col in view.columns and other in used:
+            target = used[other][other_col]
+            ok = view[col].isnull() | view[col].isin(target)
+            rules.append((f"unknown_{col}", col, f"points at no row of {other}", ok, view[f"__raw__{col}"]))
+    raw_cols = [view[f"__raw__{c}"] for c in raw.columns]
+    copy_no = ibis.row_number().over(group_by=raw_cols)
+    rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0,
+                  view[f"__raw__{raw.columns[0]}"]))
+    if spec.key and spec.key in view.columns:
+        key = view[spec.key]
+        n_key = key.count().over(group_by=key)
+        n_same = key.count().over(group_by=raw_cols)
+        rules.append((f"duplicate_{spec.key}", spec.key, "the same id on different rows (all copies rejected)",
+                      key.isnull() | (n_key == n_same), view[f"__raw__{spec.key}"]))
+    return view, rules
+
+
+def _validate_table(
+    name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
+) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict]]:
+    view, rules = _row_rules(name, spec, raw, used)
+    flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok, _) in enumerate(rules)}
+    reason = ibis.literal("")
+    for i, (rule, *_rest) in enumerate(rules):
+        reason = reason + ibis.ifelse(flags[f"__bad__{i}"], f"{rule};", "")
+    flagged = view.mutate(_reason=reason.re_replace(";$", "")).cache()
+    typed = [c.name for c in spec.columns if c.name in raw.columns]
+    extras = [c for c in raw.columns if spec.column(c) is None]
+    good = flagged.filter(flagged._reason == "").select(*typed, *extras)
+    bad = flagged.filter(flagged._reason != "").select(
+        **{c: flagged[f"__raw__{c}"] for c in raw.columns}, _reason=flagged._reason
+    )
+    aggs: dict[str, Any] = {"rows_read": flagged.count(), "rows_rejected": (flagged._reason != "").sum()}
+    for i, (rule, column, *_rest) in enumerate(rules):
+        hit = flagged._reason.re_search(rf"(^|;){re.escape(rule)}(;|$)")
+        shown = flagged[f"__raw__{column if column != '*' else raw.columns[0]}"]
+        aggs[f"n{i}"] = hit.cast("int64").sum()
+        aggs[f"e{i}"] = shown.cast("string").min(where=hit)
+    counts = flagged.aggregate(**aggs).execute().iloc[0]
+    problems = []
+    for i, (rule, column, description, _ok, _v) in enumerate(rules):
+        n = int(counts[f"n{i}"] or 0)
+        if n:
+            problems.append(_problem(name, column, rule, n, counts[f"e{i}"], description))
+    read = int(counts["rows_read"])
+    rejected = int(counts["rows_rejected"] or 0)
+    summary = {"table": name, "rows_read": read, "rows_used": read - rejected, "rows_rejected": rejected}
+    return good, bad, summary, problems
+
+
+def load(
+    source: str | Path | Mapping[str, pd.DataFrame] | None = None,
+    *,
+    backend: Any = None,
+) -> Dataset:
+    """Load and validate the engagement tables.
+
+    Parameters
+    ----------
+    source : path, mapping of DataFrames, or None
+        A directory with one ``<table>.parquet`` or ``<table>.csv`` per contract
+        table; a DuckDB database file (``.duckdb``/``.db``) whose tables carry the
+        contract names; or ``{"customers": df, ...}``. None loads the embedded
+        demo dataset.
+    backend : Ibis backend, optional
+        Where to run; default a new embedded DuckDB connection.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ContractError
+        Listing every hard problem (unreadable file, missing required column or
+        table ``customers``, mixed time zones) with table, column, rows and an example.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import engagement as eg
+    >>> customers = pd.DataFrame({"customer_id": [1, 2], "signup_at": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    >>> orders = pd.DataFrame({"order_id": [1, 2, 3], "customer_id": [1, 2, 9], "revenue": [10.0, -1.0, 5.0],
+    ...                        "ordered_at": pd.to_datetime(["2024-03-01"] * 3)})
+    >>> ds = eg.load({"customers": customers, "orders": orders})
+    >>> ds.report.set_index("table").loc["orders"].tolist()
+    [3, 1, 2]
+    >>> ds.problems[["column", "rule", "rows", "example"]].values.tolist()
+    [['revenue', 'negative_revenue', 1, '-1.0'], ['customer_id', 'unknown_customer_id', 1, '9']]
+    """
+    con = _connect(backend)
+    problems: list[dict] = []
+    notes: list[str] = []
+    if source is None:
+        source = default_demo_path()
+    if isinstance(source, Mapping):
+        label = "in-memory DataFrames"
+        raw = _read_frames(con, source, problems)
+    else:
+        path = Path(source)
+        label = path.name
+        if path.is_dir():
+            raw = _read_directory(con, path, problems, notes)
+        elif path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
+            raw = _read_duckdb(con, path, problems)
+        else:
+            raise ContractError([_problem("*", "*", "no_source", None, str(path),
+                                          "not a directory of Parquet/CSV files nor a DuckDB file")])
+    if "customers" not in raw and not any(p["table"] == "customers" for p in problems):
+        problems.append(_problem("customers", "*", "missing_table", None, None,
+                                 "every dataset needs the customers table (ids, sign-up dates)"))
+    ordered = ["customers"] + sorted(n for n in raw if n != "customers")
+    structurally_ok = {n: _structure(n, CONTRACT[n], raw[n], problems, notes) for n in ordered if n in raw}
+    if problems:
+        raise ContractError(problems)
+    used: dict[str, ir.Table] = {}
+    rejects: dict[str, ir.Table] = {}
+    summaries, row_problems = [], []
+    for name in ordered:
+        if name not in raw or not structurally_ok[name]:
+            continue
+        good, bad, summary, probs = _validate_table(name, CONTRACT[name], raw[name], used)
+        used[name], rejects[name] = good, bad
+        summaries.append(summary)
+        row_problems.extend(probs)
+    report = pd.DataFrame(summaries, columns=["table", "rows_read", "rows_used", "rows_rejected"])
+    problem_frame = pd.DataFrame(row_problems, columns=["table", "column", "rule", "rows", "example", "description"])
+    return Dataset(
+        tables=used, rejects=rejects, report=report, problems=problem_frame,
+        missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
+    )

@@ -1,0 +1,265 @@
+"""The data contract, validated loading, the demo generator and the CDNOW loader."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import engagement as eg
+from engagement import catalog
+from engagement.data import ContractError
+from engagement.data.demo import generate_demo, write_demo
+from engagement.data.load import default_demo_path
+
+DEMO = default_demo_path()
+
+
+def _tiny() -> dict[str, pd.DataFrame]:
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c"],
+        "signup_at": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-02-01"]),
+        "plan": ["basic", "premium", "basic"],
+        "cancelled_at": pd.to_datetime([None, "2024-03-01", None]),
+    })
+    orders = pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4", "o4"],
+        "customer_id": ["a", "b", "zz", "c", "c"],
+        "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-09", "2024-02-01", "2024-02-02"]),
+        "revenue": [10.0, -2.0, 4.0, 7.0, 8.0],
+    })
+    return {"customers": customers, "orders": orders}
+
+
+# --- demo generator ----------------------------------------------------------------------------
+
+
+def test_committed_demo_is_byte_identical_to_a_regeneration(tmp_path):
+    truth = json.loads((DEMO / "ground_truth.json").read_text())
+    write_demo(tmp_path, truth["n_customers"], seed=truth["seed"], mode=truth["mode"])
+    committed = sorted(p.name for p in DEMO.glob("*.parquet")) + ["ground_truth.json"]
+    assert len(committed) == 11
+    match, mismatch, errors = filecmp.cmpfiles(DEMO, tmp_path, committed, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_demo_is_deterministic_and_seed_dependent(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write_demo(a, 200, seed=5)
+    write_demo(b, 200, seed=5)
+    write_demo(c, 200, seed=6)
+    assert (a / "orders.parquet").read_bytes() == (b / "orders.parquet").read_bytes()
+    assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
+
+
+def test_demo_covers_at_least_nine_quarters_and_every_table():
+    ds = eg.load(DEMO)
+    assert ds.missing_tables == []
+    assert ds.report["rows_rejected"].sum() == 0
+    span = ds["orders"].aggregate(lo=ds["orders"].ordered_at.min(), hi=ds["orders"].ordered_at.max()).to_pandas()
+    quarters = pd.period_range(span["lo"][0], span["hi"][0], freq="Q")
+    assert len(quarters) >= 9
+
+
+def _quarterly(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Independent pandas computation of the figures the planted effects move."""
+    c, sv, o, t = (tables[k] for k in ("customers", "survey_responses", "orders", "support_tickets"))
+    rows = []
+    for q in pd.period_range("2024Q1", "2024Q4", freq="Q"):
+        s, e = q.start_time, q.end_time
+        base = c[(c.signup_at < s) & (c.cancelled_at.isna() | (c.cancelled_at >= s))]
+        basic = base[base.plan == "basic"]
+        nps = sv[(sv.survey == "nps") & sv.responded_at.between(s, e)].score
+        csat = sv[(sv.survey == "csat") & sv.responded_at.between(s, e)].score
+        tq = t[t.opened_at.between(s, e)]
+        rows.append({
+            "q": str(q),
+            "basic_churn": (basic.cancelled_at <= e).mean(),
+            "nps": 100 * ((nps >= 9).mean() - (nps <= 6).mean()),
+            "csat": (csat >= 4).mean(),
+            "aov": o[o.ordered_at.between(s, e)].revenue.mean(),
+            "frt_hours": ((tq.first_response_at - tq.opened_at).dt.total_seconds() / 3600).median(),
+        })
+    return pd.DataFrame(rows).set_index("q")
+
+
+def test_planted_effects_are_in_the_data():
+    d = generate_demo(4000, seed=2024)
+    q = _quarterly(d.tables)
+    assert q.loc["2024Q4", "basic_churn"] > 1.6 * q.loc["2024Q3", "basic_churn"]
+    assert q.loc["2024Q1", "nps"] < q.loc["2024Q2", "nps"] < q.loc["2024Q3", "nps"] > q.loc["2024Q4", "nps"]
+    assert q["aov"].is_monotonic_increasing
+    assert q.loc["2024Q4", "frt_hours"] > 2 * q.loc["2024Q3", "frt_hours"]
+    assert q.loc["2024Q4", "csat"] < q.loc["2024Q3", "csat"] - 0.1
+    c, ms = d.tables["customers"], d.tables["marketing_spend"]
+    cac = ms.groupby("channel").spend.sum() / c.groupby("acquisition_channel").size()
+    assert cac["paid_social"] > 2.5 * cac.drop("paid_social").max()
+    truth = d.ground_truth
+    assert truth["mode"] == "planted" and len(truth["effects"]) == 12
+    assert {e["metric"] for e in truth["effects"]} == {"nps", "churn_rate", "aov", "first_response_time", "csat", "cac"}
+
+
+def test_null_mode_has_the_same_structure_and_no_effects():
+    planted = generate_demo(600, seed=3)
+    null = generate_demo(600, seed=3, mode="null")
+    assert null.ground_truth["effects"] == []
+    for name, frame in planted.tables.items():
+        assert list(null.tables[name].columns) == list(frame.columns), name
+    c, ms = null.tables["customers"], null.tables["marketing_spend"]
+    cac = ms.groupby("channel").spend.sum() / c.groupby("acquisition_channel").size()
+    assert cac.max() / cac.min() < 1.15
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def test_rows_read_equal_rows_used_plus_rejected_with_reasons():
+    ds = eg.load(_tiny())
+    rep = ds.report.set_index("table")
+    assert rep.loc["orders"].tolist() == [5, 1, 4]
+    for _, row in ds.report.iterrows():
+        assert row.rows_read == row.rows_used + row.rows_rejected
+    rules = set(ds.problems["rule"])
+    assert {"negative_revenue", "unknown_customer_id", "duplicate_order_id"} <= rules
+    rejects = ds.rejects["orders"].to_pandas().sort_values("order_id")
+    assert rejects["_reason"].tolist() == ["negative_revenue", "unknown_customer_id", "duplicate_order_id",
+                                           "duplicate_order_id"]
+    assert rejects["order_id"].tolist() == ["o2", "o3", "o4", "o4"]
+    # the rejected order of a customer also does not count against referential checks
+    assert ds["orders"].to_pandas()["order_id"].tolist() == ["o1"]
+
+
+def test_each_row_rule_names_column_count_and_example():
+    tables = _tiny()
+    tables["support_tickets"] = pd.DataFrame({
+        "ticket_id": ["t1", "t2"], "customer_id": ["a", "a"],
+        "opened_at": pd.to_datetime(["2024-01-02 10:00", "2024-01-02 10:00"]),
+        "first_response_at": pd.to_datetime(["2024-01-02 09:00", "2024-01-02 11:00"]),
+        "resolved_at": pd.to_datetime([None, "2024-01-03 10:00"]),
+    })
+    tables["survey_responses"] = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c"], "responded_at": pd.to_datetime(["2024-01-03"] * 4),
+        "survey": ["nps", "nps", "csat", "poll"], "score": [11.0, 7.5, 5.0, 3.0],
+    })
+    tables["email_events"] = pd.DataFrame({
+        "campaign_id": ["m1", "m1"], "customer_id": ["a", "a"],
+        "occurred_at": pd.to_datetime(["2024-01-03"] * 2), "event": ["open", "opened"],
+    })
+    ds = eg.load(tables)
+    p = ds.problems.set_index(["table", "rule"])
+    assert p.loc[("support_tickets", "response_before_open"), "rows"] == 1
+    assert p.loc[("survey_responses", "score_outside_scale"), "rows"] == 3
+    assert p.loc[("survey_responses", "score_outside_scale"), "example"] == "11.0"
+    assert p.loc[("email_events", "unknown_email_event"), "example"] == "opened"
+    assert ds.report.set_index("table").loc["survey_responses", "rows_used"] == 1
+
+
+def test_duplicate_rows_keep_the_first_copy():
+    tables = _tiny()
+    ev = pd.DataFrame({"customer_id": ["a", "a", "a"], "event": ["login"] * 3,
+                       "occurred_at": pd.to_datetime(["2024-01-02 10:00", "2024-01-02 10:00", "2024-01-03 10:00"])})
+    ds = eg.load({**tables, "events": ev})
+    assert ds.report.set_index("table").loc["events"].tolist() == [3, 2, 1]
+    assert ds.problems.set_index(["table", "rule"]).loc[("events", "duplicate_row"), "rows"] == 1
+
+
+def test_hard_problems_are_listed_together():
+    tables = _tiny()
+    tables["orders"] = tables["orders"].drop(columns=["revenue"])
+    tables["events"] = pd.DataFrame({"customer_id": ["a"], "when": [pd.Timestamp("2024-01-01")]})
+    with pytest.raises(ContractError) as err:
+        eg.load(tables)
+    text = str(err.value)
+    assert "orders.revenue: required column is missing" in text
+    assert "events.occurred_at: required column is missing" in text and "events.event" in text
+    assert len(err.value.problems) == 3
+
+
+def test_missing_customers_table_is_a_hard_problem():
+    with pytest.raises(ContractError, match="customers"):
+        eg.load({"orders": _tiny()["orders"]})
+
+
+def test_mixed_naive_and_aware_timestamps_are_refused(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    c = _tiny()["customers"].assign(signup_at=["2024-01-01 10:00:00", "2024-01-05 10:00:00+02:00",
+                                               "2024-02-01 10:00:00"])
+    c.to_csv(folder / "customers.csv", index=False)
+    with pytest.raises(ContractError) as err:
+        eg.load(folder)
+    assert "customers.signup_at" in str(err.value) and "mixed" in str(err.value)
+    assert "1 with a zone" in str(err.value) and "2 without" in str(err.value)
+
+
+def test_aware_timestamps_convert_to_utc(tmp_path):
+    c = _tiny()["customers"].assign(signup_at=pd.to_datetime(["2024-01-01 10:00"] * 3).tz_localize("Europe/Paris"))
+    ds = eg.load({"customers": c})
+    got = ds["customers"].to_pandas()["signup_at"]
+    assert (got == pd.Timestamp("2024-01-01 09:00")).all()
+
+
+def test_csv_directory_with_unparseable_values(tmp_path):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    t = _tiny()
+    t["customers"].to_csv(folder / "customers.csv", index=False)
+    orders = t["orders"].iloc[:2].assign(revenue=["12.5", "twelve"], customer_id=["a", "a"])
+    orders.to_csv(folder / "orders.csv", index=False)
+    (folder / "notes.txt").write_text("not data")
+    ds = eg.load(folder)
+    p = ds.problems.set_index(["table", "rule"])
+    assert p.loc[("orders", "unparseable_revenue"), "example"] == "twelve"
+    assert any("notes.txt" in n for n in ds.notes)
+    assert ds["orders"].to_pandas()["revenue"].tolist() == [12.5]
+
+
+def test_unreadable_file_is_a_hard_problem(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    _tiny()["customers"].to_parquet(folder / "customers.parquet")
+    (folder / "orders.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(ContractError, match=r"orders\.\*: the file cannot be read"):
+        eg.load(folder)
+
+
+def test_duckdb_file_source(tmp_path):
+    import duckdb
+
+    path = tmp_path / "crm.duckdb"
+    con = duckdb.connect(str(path))
+    t = _tiny()
+    con.register("c_df", t["customers"])
+    con.execute("CREATE TABLE customers AS SELECT * FROM c_df")
+    con.close()
+    ds = eg.load(path)
+    assert ds.report["rows_read"].tolist() == [3]
+    assert "orders" in ds.missing_tables
+
+
+def test_missing_tables_make_metrics_unavailable_not_errors():
+    ds = eg.load(_tiny())
+    av = catalog.available_metrics(set(ds.tables)).set_index("id")
+    assert bool(av.loc["aov", "available"]) and not bool(av.loc["nps", "available"])
+    assert "survey_responses" in av.loc["nps", "reason"]
+
+
+def test_extra_customer_columns_are_kept_for_segments():
+    t = _tiny()
+    t["customers"]["industry"] = ["retail", "saas", "retail"]
+    ds = eg.load(t)
+    assert "industry" in ds["customers"].columns
+
+
+def test_validated_types_are_the_contract_types():
+    t = _tiny()
+    t["customers"]["customer_id"] = [1, 2, 3]
+    t["orders"]["customer_id"] = [1, 2, 3, 3, 3]
+    ds = eg.load(t)
+    schema = ds["orders"].schema()
+    assert schema["customer_id"].is_string() and schema["revenue"].is_floating()
+    assert schema["ordered_at"].is_timestamp()
+    assert np.isin(ds["orders"].to_pandas()["customer_id"], ["1", "2", "3"]).all()
