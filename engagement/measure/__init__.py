@@ -1,5 +1,17 @@
 """Measurement: the only layer that touches raw event-level data (as Ibis expressions)."""
 
+from engagement.measure.compute import DEFAULT_SEGMENTS, measure, segment_table, sessions
+from engagement.measure.periods import Period, parse_period
 from engagement.measure.rfm import calibration_holdout_summary, rfm_summary, unit_days
 
-__all__ = ["calibration_holdout_summary", "rfm_summary", "unit_days"]
+__all__ = [
+    "DEFAULT_SEGMENTS",
+    "Period",
+    "calibration_holdout_summary",
+    "measure",
+    "parse_period",
+    "rfm_summary",
+    "segment_table",
+    "sessions",
+    "unit_days",
+]

@@ -211,3 +211,91 @@ def _bootstrap(x: np.ndarray, statistic: Any, confidence: float, seed: int | Non
         rng=np.random.default_rng(seed),
     )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def mean_from_moments(
+    metric: str,
+    n: int,
+    total: float,
+    total_sq: float,
+    *,
+    confidence: float,
+    unit: str,
+    method: str,
+    n_missing: int = 0,
+) -> MetricResult:
+    """Mean with a t interval from ``n``, sum and sum of squares (what an engine returns).
+
+    Identical to :func:`mean_result` on the raw values (up to rounding), without
+    moving them out of the engine.
+    """
+    confidence = check_confidence(confidence)
+    n = int(n)
+    if n == 0:
+        return MetricResult(metric=metric, value=NAN, ci_low=NAN, ci_high=NAN, n=0, n_missing=n_missing,
+                            method=method, confidence=confidence, unit=unit)
+    mean = total / n
+    low = high = NAN
+    if n >= 2:
+        var = max((total_sq - n * mean * mean) / (n - 1), 0.0)
+        sem = math.sqrt(var / n)
+        if sem == 0:
+            low = high = mean
+        else:
+            half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sem
+            low, high = mean - half, mean + half
+    return MetricResult(metric=metric, value=mean, ci_low=low, ci_high=high, n=n, n_missing=n_missing,
+                        method=method + ", t interval", numerator=total, denominator=n, confidence=confidence,
+                        unit=unit)
+
+
+def ratio_from_moments(
+    metric: str,
+    n: int,
+    sum_y: float,
+    sum_x: float,
+    sum_yy: float,
+    sum_xx: float,
+    sum_xy: float,
+    *,
+    confidence: float,
+    unit: str,
+    method: str,
+) -> MetricResult:
+    """Pooled ratio sum(y)/sum(x) over ``n`` units with the ratio-estimator interval.
+
+    Uses ``sum((y - R x)^2) = Syy - 2 R Sxy + R^2 Sxx``, so it equals
+    :func:`ratio_interval` on the raw units.
+    """
+    confidence = check_confidence(confidence)
+    n = int(n)
+    if n == 0 or sum_x == 0:
+        return MetricResult(metric=metric, value=NAN, ci_low=NAN, ci_high=NAN, n=n, method=method,
+                            confidence=confidence, unit=unit)
+    ratio = sum_y / sum_x
+    low = high = NAN
+    if n >= 2:
+        ss = max(sum_yy - 2 * ratio * sum_xy + ratio**2 * sum_xx, 0.0)
+        var = ss / (n * (n - 1) * (sum_x / n) ** 2)
+        half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * math.sqrt(var)
+        low, high = ratio - half, ratio + half
+    return MetricResult(metric=metric, value=ratio, ci_low=low, ci_high=high, n=n,
+                        method=method + ", ratio-estimator interval", numerator=sum_y, denominator=sum_x,
+                        confidence=confidence, unit=unit)
+
+
+def median_rank_bounds(n: int, confidence: float) -> tuple[int, int]:
+    """1-based ranks of the order statistics bounding the median's interval.
+
+    The same interval as :func:`median_interval` (scipy's ``quantile_test``),
+    expressed as ranks so an engine can pick the two values without returning
+    the data. Returns ``(0, 0)`` where no such interval exists (too few values
+    for the confidence level: scipy gives NaN bounds there too).
+    """
+    if n < 2:
+        return 0, 0
+    x = np.arange(1, n + 1, dtype="float64")
+    ci = stats.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence_level=confidence)
+    if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+        return 0, 0
+    return int(round(ci.low)), int(round(ci.high))

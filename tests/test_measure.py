@@ -1,0 +1,228 @@
+"""Measurement: every metric computed a second, independent way in plain pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import engagement as eg
+from engagement.data.load import default_demo_path
+from engagement.measure import measure, parse_period
+
+PERIOD = "2024Q4"
+S, E = pd.Timestamp("2024-10-01"), pd.Timestamp("2025-01-01")
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_parquet(p) for p in default_demo_path().glob("*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    ds = eg.load(default_demo_path())
+    return measure(ds, PERIOD, segments=["plan", "tenure_band", "acquisition_channel"], compare=False)
+
+
+def value(table: pd.DataFrame, metric: str, segment: str = "all", seg_value: str = "all") -> pd.Series:
+    row = table[(table.metric == metric) & (table.segment == segment) & (table.segment_value == seg_value)]
+    assert len(row) == 1, (metric, segment, seg_value, len(row))
+    return row.iloc[0]
+
+
+def within(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    return df[(df[col] >= S) & (df[col] < E)]
+
+
+def test_churn_retention_counts_by_plan(raw, table):
+    c = raw["customers"]
+    for plan in ["basic", "standard", "premium"]:
+        cp = c[c.plan == plan]
+        at_start = cp[(cp.signup_at < S) & (cp.cancelled_at.isna() | (cp.cancelled_at >= S))]
+        lost = at_start[at_start.cancelled_at < E]
+        got = value(table, "churn_rate", "plan", plan)
+        assert (got.numerator, got.denominator) == (len(lost), len(at_start))
+        ref = eg.churn_rate(len(lost), len(at_start))
+        assert (got.value, got.ci_low, got.ci_high) == pytest.approx((ref.value, ref.ci_low, ref.ci_high))
+        ret = value(table, "retention_rate", "plan", plan)
+        assert ret.numerator == len(at_start) - len(lost)
+
+
+def test_nps_csat_ces_by_segment(raw, table):
+    sv = within(raw["survey_responses"], "responded_at").merge(raw["customers"][["customer_id", "plan"]])
+    for plan in ["basic", "premium"]:
+        x = sv[sv.plan == plan]
+        ref = eg.nps(x[x.survey == "nps"].score)
+        got = value(table, "nps", "plan", plan)
+        assert (got.value, got.ci_low, got.ci_high, got.n) == pytest.approx((ref.value, ref.ci_low, ref.ci_high,
+                                                                             ref.n))
+    csat = eg.csat(within(raw["survey_responses"], "responded_at").query("survey == 'csat'").score)
+    assert value(table, "csat").value == pytest.approx(csat.value)
+    csat_mean = eg.csat(sv[sv.survey == "csat"].score, method="mean")
+    got = value(table, "csat_mean")
+    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((csat_mean.value, csat_mean.ci_low,
+                                                                  csat_mean.ci_high))
+    ces = eg.ces(sv[sv.survey == "ces"].score)
+    assert value(table, "ces").value == pytest.approx(ces.value)
+
+
+def test_nps_by_tenure_band(raw, table):
+    sv = within(raw["survey_responses"], "responded_at").merge(raw["customers"][["customer_id", "signup_at"]])
+    sv = sv[sv.survey == "nps"]
+    old = sv[sv.signup_at < S - pd.Timedelta(days=365)]
+    assert value(table, "nps", "tenure_band", "more than 1 year").value == pytest.approx(eg.nps(old.score).value)
+
+
+def test_orders_aov_frequency(raw, table):
+    o = within(raw["orders"], "ordered_at")
+    aov = eg.average_order_value(o.revenue)
+    got = value(table, "aov")
+    assert (got.value, got.ci_low, got.ci_high, got.n) == pytest.approx((aov.value, aov.ci_low, aov.ci_high, aov.n))
+    assert value(table, "revenue").value == pytest.approx(o.revenue.sum())
+    premium = o.merge(raw["customers"][["customer_id", "plan"]]).query("plan == 'premium'")
+    assert value(table, "aov", "plan", "premium").value == pytest.approx(premium.revenue.mean())
+    c = raw["customers"]
+    active = c[(c.signup_at < E) & (c.cancelled_at.isna() | (c.cancelled_at >= S))]
+    assert value(table, "purchase_frequency").value == pytest.approx(len(o) / len(active))
+
+
+def test_activity_dau_mau_stickiness_usage(raw, table):
+    ev = within(raw["events"], "occurred_at")
+    daily = ev.assign(d=ev.occurred_at.dt.floor("D")).groupby("d").customer_id.nunique()
+    dau = daily.reindex(pd.date_range(S, E - pd.Timedelta(days=1)), fill_value=0).mean()
+    monthly = ev.assign(m=ev.occurred_at.dt.to_period("M")).groupby("m").customer_id.nunique()
+    assert value(table, "dau").value == pytest.approx(dau)
+    assert value(table, "mau").value == pytest.approx(monthly.mean())
+    assert value(table, "stickiness").value == pytest.approx(dau / monthly.mean())
+    c = raw["customers"]
+    active = c[(c.signup_at < E) & (c.cancelled_at.isna() | (c.cancelled_at >= S))]
+    users = ev.customer_id.isin(active.customer_id).groupby(ev.customer_id).any().sum()
+    got = value(table, "product_usage_rate")
+    assert (got.numerator, got.denominator) == (users, len(active))
+
+
+def test_first_week_engagement(raw, table):
+    c, ev = raw["customers"], raw["events"]
+    new = c[(c.signup_at >= S) & (c.signup_at < E)].copy()
+    new["day0"] = new.signup_at.dt.floor("D")
+    as_of = max(ev.occurred_at.max(), raw["orders"].ordered_at.max(), raw["pageviews"].viewed_at.max())
+    new = new[new.day0 + pd.Timedelta(days=7) <= as_of]
+    days = ev.assign(d=ev.occurred_at.dt.floor("D")).merge(new[["customer_id", "day0"]])
+    days = days[(days.d >= days.day0) & (days.d < days.day0 + pd.Timedelta(days=7))]
+    per = days.groupby("customer_id").d.nunique().reindex(new.customer_id, fill_value=0)
+    ref = eg.first_week_engagement(per, min_active_days=2)
+    got = value(table, "first_week_engagement")
+    assert (got.numerator, got.denominator) == (ref.numerator, ref.denominator)
+
+
+def _pandas_sessions(pv: pd.DataFrame) -> pd.DataFrame:
+    pv = pv.sort_values(["visitor_id", "viewed_at"], kind="stable")
+    gap = pv.groupby("visitor_id").viewed_at.diff()
+    new = gap.isna() | (gap > pd.Timedelta(minutes=30))
+    pv = pv.assign(sid=new.cumsum())
+    return pv.groupby("sid").agg(
+        visitor_id=("visitor_id", "first"), customer_id=("customer_id", "max"), start=("viewed_at", "min"),
+        pages=("viewed_at", "size"), duration=("viewed_at", lambda s: (s.max() - s.min()).total_seconds()),
+        converted=("converted", "max"),
+    )
+
+
+def test_web_sessions_bounce_duration_conversion(raw, table):
+    ss = _pandas_sessions(within(raw["pageviews"], "viewed_at"))
+    assert value(table, "website_visits").value == len(ss)
+    assert value(table, "page_views").value == ss.pages.sum()
+    assert value(table, "bounce_rate").value == pytest.approx((ss.pages == 1).mean())
+    ref = eg.average_session_duration(ss.duration)
+    got = value(table, "average_session_duration")
+    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((ref.value, ref.ci_low, ref.ci_high))
+    assert value(table, "conversion_rate").value == pytest.approx(ss.converted.mean())
+    pps = eg.pages_per_session(ss.pages)
+    assert value(table, "pages_per_session").ci_high == pytest.approx(pps.ci_high)
+    # customer segments see only their customers' sessions
+    basic = raw["customers"].query("plan == 'basic'").customer_id
+    assert value(table, "website_visits", "plan", "basic").value == ss.customer_id.isin(basic).sum()
+
+
+def test_email_rates(raw, table):
+    em = within(raw["email_events"], "occurred_at")
+    pairs = em.groupby("event").apply(lambda g: len(g[["campaign_id", "customer_id"]].drop_duplicates()))
+    opened = len(em[em.event.isin(["open", "click"])][["campaign_id", "customer_id"]].drop_duplicates())
+    assert value(table, "email_open_rate").value == pytest.approx(opened / pairs["delivered"])
+    assert value(table, "email_click_rate").value == pytest.approx(pairs["click"] / pairs["delivered"])
+    assert value(table, "click_to_open_rate").value == pytest.approx(pairs["click"] / opened)
+    assert value(table, "unsubscribe_rate").value == pytest.approx(pairs["unsubscribe"] / pairs["delivered"])
+
+
+def test_support_medians_with_order_statistic_intervals(raw, table):
+    t = within(raw["support_tickets"], "opened_at")
+    ref = eg.first_response_time(t.opened_at, t.first_response_at)
+    got = value(table, "first_response_time")
+    assert (got.value, got.ci_low, got.ci_high, got.n) == pytest.approx((ref.value, ref.ci_low, ref.ci_high, ref.n))
+    ref = eg.resolution_time(t.opened_at, t.resolved_at, statistic="mean")
+    assert value(table, "resolution_time_mean").value == pytest.approx(ref.value)
+    prem = t.merge(raw["customers"][["customer_id", "plan"]]).query("plan == 'premium'")
+    ref = eg.resolution_time(prem.opened_at, prem.resolved_at)
+    got = value(table, "resolution_time", "plan", "premium")
+    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((ref.value, ref.ci_low, ref.ci_high))
+
+
+def test_cac_by_channel_and_referral_rate(raw, table):
+    c, ms = raw["customers"], raw["marketing_spend"]
+    new = c[(c.signup_at >= S) & (c.signup_at < E)]
+    spend = ms[(pd.to_datetime(ms.period_start) >= S) & (pd.to_datetime(ms.period_start) < E)]
+    for ch in ["paid_social", "organic"]:
+        ref = spend[spend.channel == ch].spend.sum() / (new.acquisition_channel == ch).sum()
+        assert value(table, "cac", "acquisition_channel", ch).value == pytest.approx(ref)
+    referred = new.customer_id.isin(raw["referrals"].referred_customer_id).sum()
+    assert value(table, "referral_rate").value == pytest.approx(referred / len(new))
+
+
+def test_social_engagement_rate_pooled(raw, table):
+    p = within(raw["social_posts"], "posted_at")
+    ref = eg.social_engagement_rate((p.likes + p.comments + p.shares).to_numpy(), p.reach.to_numpy())
+    got = value(table, "social_engagement_rate")
+    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((ref.value, ref.ci_low, ref.ci_high))
+
+
+def test_output_shape_order_and_determinism(table):
+    assert list(table.columns) == ["period", "period_role", "segment", "segment_value", "metric", "value", "ci_low",
+                                   "ci_high", "n", "numerator", "denominator", "unit", "method", "status", "reason"]
+    assert not table.duplicated(["period", "segment", "segment_value", "metric"]).any()
+    again = measure(eg.load(default_demo_path()), PERIOD, segments=["plan", "tenure_band", "acquisition_channel"],
+                    compare=False)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_comparison_periods_and_missing_tables():
+    c = pd.DataFrame({"customer_id": ["a", "b", "c"],
+                      "signup_at": pd.to_datetime(["2023-01-05", "2023-06-01", "2024-11-01"]),
+                      "cancelled_at": pd.to_datetime([None, "2024-10-15", None])})
+    out = measure({"customers": c}, "2024Q4", segments=[])
+    assert set(out.period_role) == {"current", "previous", "year_ago"}
+    assert set(out.period) == {"2024Q4", "2024Q3", "2023Q4"}
+    churn = out[(out.metric == "churn_rate") & (out.period == "2024Q4")].iloc[0]
+    assert (churn.numerator, churn.denominator) == (1, 2)
+    nps = out[(out.metric == "nps") & (out.period == "2024Q4")].iloc[0]
+    assert nps.status == "unavailable" and "survey_responses" in nps.reason
+
+
+def test_empty_segment_cells_are_nan_with_n_zero():
+    c = pd.DataFrame({"customer_id": ["a", "b"], "signup_at": pd.to_datetime(["2024-11-01", "2024-11-02"]),
+                      "plan": ["basic", "basic"]})
+    out = measure({"customers": c}, "2024Q4", segments=["plan"], compare=False)
+    churn = out[(out.metric == "churn_rate") & (out.segment == "plan")].iloc[0]
+    assert np.isnan(churn.value) and churn.n == 0
+
+
+def test_unknown_segment_is_refused():
+    c = pd.DataFrame({"customer_id": ["a"], "signup_at": pd.to_datetime(["2024-11-01"])})
+    with pytest.raises(ValueError, match="Segment column 'industry'"):
+        measure({"customers": c}, "2024Q4", segments=["industry"])
+
+
+def test_parse_period_is_used_with_fiscal_years():
+    p = parse_period("2025Q1", fiscal_start_month=4)
+    assert (p.start, p.end) == (pd.Timestamp("2024-04-01"), pd.Timestamp("2024-07-01"))
+    with pytest.raises(ValueError, match="2024-11"):
+        parse_period("Q4 2024")
