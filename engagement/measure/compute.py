@@ -126,8 +126,9 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
     >>> pv = ibis.memtable(pd.DataFrame({
     ...     "visitor_id": ["v", "v", "v"], "customer_id": [None, None, None], "page": ["/", "/a", "/"],
     ...     "viewed_at": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:20", "2024-01-01 11:00"])}))
-    >>> sessions(pv).to_pandas()[["pageviews", "duration_s"]].values.tolist()
-    [[2, 1200.0], [1, 0.0]]
+    >>> out = sessions(pv).to_pandas()
+    >>> out["pageviews"].tolist(), out["duration_s"].tolist()
+    ([2, 1], [1200.0, 0.0])
     """
     pv = pageviews
     converted = pv.converted.fill_null(False) if "converted" in pv.columns else ibis.literal(False)
