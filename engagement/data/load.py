@@ -19,7 +19,6 @@ Rows read = rows used + rows rejected, always. Raw tables never become pandas.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,11 +102,14 @@ class Dataset:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _connect(backend: Any) -> Any:
+def _connect(backend: Any, memory_limit: str | None) -> Any:
     if backend is not None:
         return backend
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")  # naive timestamps are UTC; aware ones convert to UTC
+    if memory_limit:
+        # validated tables are cached in the engine; past this limit DuckDB spills them to disk
+        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
     return con
 
 
@@ -260,69 +262,78 @@ def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes:
 
 def _row_rules(
     name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
-) -> tuple[ir.Table, list[tuple[str, str, str, ir.BooleanValue, ir.Value]]]:
-    """The typed view of ``raw`` plus every rule as (rule, column, description, ok, raw value)."""
+) -> tuple[ir.Table, list[tuple[str, str, str, ir.BooleanValue]], dict[str, str]]:
+    """The typed view of ``raw``, every rule as (rule, column, description, ok), and where raw values live.
+
+    A raw copy (``__raw__<col>``) is kept only for columns whose typed value can
+    differ from what was read (text parsed into numbers or timestamps, ids
+    re-typed); elsewhere the typed column is the raw one, which keeps the cached
+    table as narrow as the source.
+    """
     present = [c for c in spec.columns if c.name in raw.columns]
     typed_cols = {c.name: _normalise(c, raw[c.name]) for c in present}
+    changed = {c for c, expr in typed_cols.items() if not expr.equals(raw[c])}
     extras = [c for c in raw.columns if spec.column(c) is None]
     view = raw.select(
-        **{f"__raw__{c}": raw[c] for c in raw.columns},
+        **{f"__raw__{c}": raw[c] for c in raw.columns if c in changed},
         **typed_cols,
         **{c: raw[c] for c in extras},
     )
-    rules: list[tuple[str, str, str, ir.BooleanValue, ir.Value]] = []
+    raw_of = {c: (f"__raw__{c}" if c in changed else c) for c in raw.columns}
+    rules: list[tuple[str, str, str, ir.BooleanValue]] = []
     for c in present:
-        rv, tv = view[f"__raw__{c.name}"], view[c.name]
+        rv, tv = view[raw_of[c.name]], view[c.name]
         if not c.nullable:
-            rules.append((f"missing_{c.name}", c.name, "required value is missing", rv.notnull(), rv))
-        rules.append((f"unparseable_{c.name}", c.name, f"value cannot be read as {c.kind}",
-                      rv.isnull() | tv.notnull(), rv))
+            rules.append((f"missing_{c.name}", c.name, "required value is missing", rv.notnull()))
+        if c.name in changed:
+            rules.append((f"unparseable_{c.name}", c.name, f"value cannot be read as {c.kind}",
+                          rv.isnull() | tv.notnull()))
     for rule in spec.rules:
         if all(n in view.columns for n in rule.uses or (rule.column,)):
-            rules.append((rule.name, rule.column, rule.description, rule.check(view).fill_null(True),
-                          view[f"__raw__{rule.column}"]))
+            rules.append((rule.name, rule.column, rule.description, rule.check(view).fill_null(True)))
     for col, other, other_col in spec.references:
         if col in view.columns and other in used:
-            target = used[other][other_col]
-            ok = view[col].isnull() | view[col].isin(target)
-            rules.append((f"unknown_{col}", col, f"points at no row of {other}", ok, view[f"__raw__{col}"]))
-    raw_cols = [view[f"__raw__{c}"] for c in raw.columns]
+            ok = view[col].isnull() | view[col].isin(used[other][other_col])
+            rules.append((f"unknown_{col}", col, f"points at no row of {other}", ok))
+    raw_cols = [view[raw_of[c]] for c in raw.columns]
     copy_no = ibis.row_number().over(group_by=raw_cols)
-    rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0,
-                  view[f"__raw__{raw.columns[0]}"]))
+    rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0))
     if spec.key and spec.key in view.columns:
         key = view[spec.key]
         n_key = key.count().over(group_by=key)
         n_same = key.count().over(group_by=raw_cols)
         rules.append((f"duplicate_{spec.key}", spec.key, "the same id on different rows (all copies rejected)",
-                      key.isnull() | (n_key == n_same), view[f"__raw__{spec.key}"]))
-    return view, rules
+                      key.isnull() | (n_key == n_same)))
+    return view, rules, raw_of
 
 
 def _validate_table(
     name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
 ) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict]]:
-    view, rules = _row_rules(name, spec, raw, used)
-    flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok, _) in enumerate(rules)}
-    reason = ibis.literal("")
-    for i, (rule, *_rest) in enumerate(rules):
-        reason = reason + ibis.ifelse(flags[f"__bad__{i}"], f"{rule};", "")
-    flagged = view.mutate(_reason=reason.re_replace(";$", "")).cache()
+    view, rules, raw_of = _row_rules(name, spec, raw, used)
+    flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok) in enumerate(rules)}
+    any_bad = ibis.literal(False)
+    for f in flags.values():
+        any_bad = any_bad | f
+    flagged = view.mutate(**flags, __bad=any_bad).cache()
     typed = [c.name for c in spec.columns if c.name in raw.columns]
     extras = [c for c in raw.columns if spec.column(c) is None]
-    good = flagged.filter(flagged._reason == "").select(*typed, *extras)
-    bad = flagged.filter(flagged._reason != "").select(
-        **{c: flagged[f"__raw__{c}"] for c in raw.columns}, _reason=flagged._reason
-    )
-    aggs: dict[str, Any] = {"rows_read": flagged.count(), "rows_rejected": (flagged._reason != "").sum()}
-    for i, (rule, column, *_rest) in enumerate(rules):
-        hit = flagged._reason.re_search(rf"(^|;){re.escape(rule)}(;|$)")
-        shown = flagged[f"__raw__{column if column != '*' else raw.columns[0]}"]
-        aggs[f"n{i}"] = hit.cast("int64").sum()
+    good = flagged.filter(~flagged.__bad).select(*typed, *extras)
+    reason = ibis.literal("")
+    for i, (rule, *_rest) in enumerate(rules):
+        reason = reason + ibis.ifelse(flagged[f"__bad__{i}"], f"{rule};", "")
+    bad_rows = flagged.filter(flagged.__bad)
+    bad = bad_rows.select(**{c: bad_rows[raw_of[c]] for c in raw.columns},
+                          _reason=reason.re_replace(";$", "").name("_reason"))
+    aggs: dict[str, Any] = {"rows_read": flagged.count(), "rows_rejected": _int(flagged.__bad).sum()}
+    for i, (_rule, column, *_rest) in enumerate(rules):
+        hit = flagged[f"__bad__{i}"]
+        shown = flagged[raw_of[column if column != "*" else raw.columns[0]]]
+        aggs[f"n{i}"] = _int(hit).sum()
         aggs[f"e{i}"] = shown.cast("string").min(where=hit)
     counts = flagged.aggregate(**aggs).execute().iloc[0]
     problems = []
-    for i, (rule, column, description, _ok, _v) in enumerate(rules):
+    for i, (rule, column, description, _ok) in enumerate(rules):
         n = int(counts[f"n{i}"] or 0)
         if n:
             problems.append(_problem(name, column, rule, n, counts[f"e{i}"], description))
@@ -332,10 +343,15 @@ def _validate_table(
     return good, bad, summary, problems
 
 
+def _int(flag: ir.BooleanValue) -> ir.Value:
+    return flag.cast("int64")
+
+
 def load(
     source: str | Path | Mapping[str, pd.DataFrame] | None = None,
     *,
     backend: Any = None,
+    memory_limit: str | None = "3GB",
 ) -> Dataset:
     """Load and validate the engagement tables.
 
@@ -348,6 +364,9 @@ def load(
         demo dataset.
     backend : Ibis backend, optional
         Where to run; default a new embedded DuckDB connection.
+    memory_limit : str or None, default "3GB"
+        Memory cap of the default DuckDB connection (it spills to disk past it);
+        None leaves DuckDB's own default (80% of RAM).
 
     Returns
     -------
@@ -372,7 +391,7 @@ def load(
     >>> ds.problems[["column", "rule", "rows", "example"]].values.tolist()
     [['revenue', 'negative_revenue', 1, '-1.0'], ['customer_id', 'unknown_customer_id', 1, '9']]
     """
-    con = _connect(backend)
+    con = _connect(backend, memory_limit)
     problems: list[dict] = []
     notes: list[str] = []
     if source is None:

@@ -126,7 +126,7 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
     >>> pv = ibis.memtable(pd.DataFrame({
     ...     "visitor_id": ["v", "v", "v"], "customer_id": [None, None, None], "page": ["/", "/a", "/"],
     ...     "viewed_at": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:20", "2024-01-01 11:00"])}))
-    >>> out = sessions(pv).to_pandas()
+    >>> out = sessions(pv).order_by("session_start").to_pandas()
     >>> out["pageviews"].tolist(), out["duration_s"].tolist()
     ([2, 1], [1200.0, 0.0])
     """
@@ -144,7 +144,7 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
         pageviews=numbered.count(),
         duration_s=_f(numbered._secs.max() - numbered._secs.min()),
         converted=numbered._conv.max(),
-    ).drop("_sid").order_by(["visitor_id", "session_start"])
+    ).drop("_sid")
 
 
 def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
@@ -240,15 +240,15 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
     )
 
 
-def _web(ds: Dataset, period: Period, timeout: float) -> tuple[ir.Table, ir.Table]:
+def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
     pv = _window(ds["pageviews"], "viewed_at", period)
     ss = sessions(pv, timeout_minutes=timeout)
     facts = ss.group_by("customer_id").aggregate(
         n_sessions=ss.count(), n_pageviews=ss.pageviews.sum(), pv_sq=(ss.pageviews * ss.pageviews).sum(),
         bounces=_i(ss.pageviews == 1).sum(), dur_sum=ss.duration_s.sum(),
         dur_sq=(ss.duration_s * ss.duration_s).sum(), converting=_i(ss.converted).sum(),
-    )
-    return facts.filter(facts.customer_id.notnull()), facts.filter(facts.customer_id.isnull())
+    ).cache()  # used twice: customers' sessions and anonymous ones; the caller releases it
+    return facts
 
 
 def _referred(ds: Dataset, period: Period) -> ir.Table:
@@ -268,9 +268,13 @@ FACT_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _facts(ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float) -> tuple[ir.Table, ir.Table | None]:
+def _facts(
+    ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float
+) -> tuple[ir.Table, ir.Table | None, list[ir.Table]]:
+    """Per-customer facts (cached), anonymous web sessions' facts, and the caches to release."""
     facts = _customer_flags(ds, period)
     anonymous = None
+    caches: list[ir.Table] = []
     builders = {
         "orders": lambda: _orders(ds, period), "surveys": lambda: _surveys(ds, period),
         "events": lambda: _events(ds, period), "first_week": lambda: _first_week(ds, period, as_of),
@@ -281,10 +285,13 @@ def _facts(ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float) -> 
         if all(ds.has(t) for t in FACT_SOURCES[name]):
             facts = _ljoin(facts, build())
     if ds.has("pageviews"):
-        web, anonymous = _web(ds, period, timeout)
-        facts = _ljoin(facts, web)
+        web = _web(ds, period, timeout)
+        caches.append(web)
+        anonymous = web.filter(web.customer_id.isnull())
+        facts = _ljoin(facts, web.filter(web.customer_id.notnull()))
     fill = {c: 0 for c, t in facts.schema().items() if c not in ("customer_id", "signup_at") and t.is_numeric()}
-    return facts.fill_null(fill), anonymous
+    facts = facts.fill_null(fill).cache()
+    return facts, anonymous, [facts, *caches]
 
 
 def _aggregate(facts: ir.Table, seg: ir.Table) -> ir.Table:
@@ -609,8 +616,8 @@ def measure(
 
 def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have: set[str], conf: float,
                  as_of: pd.Timestamp, fw_min: int, timeout: float) -> list[dict[str, Any]]:
-    seg = segment_table(ds, per, segments)
-    facts, anonymous = _facts(ds, per, as_of, timeout)
+    seg = segment_table(ds, per, segments).cache()
+    facts, anonymous, caches = _facts(ds, per, as_of, timeout)
     if "referred" in facts.columns:
         facts = facts.mutate(referred_new=_i((facts.referred > 0) & (facts.new == 1)))
     agg = _aggregate(facts, seg)
@@ -653,6 +660,8 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have:
     if ds.has("social_posts"):
         for segment, value, res in _social(ds, per, conf):
             emit(segment, value, res)
+    for cached in (seg, *caches):
+        cached.release()
     return out
 
 
