@@ -17,7 +17,7 @@ from engagement.analysis.clv import (
     holdout_by_frequency,
 )
 from engagement.data import load_cdnow
-from engagement.measure import calibration_holdout_summary, rfm_summary
+from engagement.measure import calibration_holdout_summary, purchase_day_counts, rfm_summary
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow"
 LOCAL_REF = Path(__file__).resolve().parent / "reference" / "cdnow"
@@ -145,7 +145,9 @@ def test_cumulative_repeat_transactions(bgnbd):
     occ = orders.assign(day=orders["ordered_at"].dt.normalize())[["customer_id", "day"]].drop_duplicates()
     first = occ.groupby("customer_id")["day"].min()
     repeats = occ[occ["day"] > occ["customer_id"].map(first)]["day"]
-    cum = cumulative_repeat_transactions(bgnbd, first, repeats, start="1997-01-01", end="1997-09-30")
+    counts = purchase_day_counts(orders)
+    assert counts["first_purchases"].sum() == 2357 and counts["repeat_occasions"].sum() == len(repeats)
+    cum = cumulative_repeat_transactions(bgnbd, counts, start="1997-01-01", end="1997-09-30")
     assert cum["actual"].is_monotonic_increasing and cum["predicted"].is_monotonic_increasing
     calib_repeats = int((repeats <= "1997-09-30").sum())
     assert cum["actual"].iloc[-1] == calib_repeats

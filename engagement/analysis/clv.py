@@ -82,7 +82,7 @@ def _fit(
     negll: Any, x0: np.ndarray, names: tuple[str, ...], model: str
 ) -> tuple[np.ndarray, float]:
     with np.errstate(all="ignore"):
-        res = optimize.minimize(negll, x0, method="L-BFGS-B")
+        res = optimize.minimize(negll, x0, method="L-BFGS-B", options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 5000})
         if not res.success or not np.isfinite(res.fun):
             res = optimize.minimize(negll, res.x if np.all(np.isfinite(res.x)) else x0, method="Nelder-Mead",
                                     options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10})
@@ -403,8 +403,7 @@ def holdout_by_frequency(bgnbd: BGNBD, cal_holdout: pd.DataFrame, *, max_frequen
 
 def cumulative_repeat_transactions(
     bgnbd: BGNBD,
-    first_purchase: pd.Series,
-    repeat_days: pd.Series,
+    day_counts: pd.DataFrame,
     *,
     start: Any,
     end: Any,
@@ -414,32 +413,36 @@ def cumulative_repeat_transactions(
 
     Parameters
     ----------
-    first_purchase : Series of dates
-        Each customer's first purchase day (one per customer).
-    repeat_days : Series of dates
-        The day of every repeat purchase occasion (all customers).
+    day_counts : DataFrame
+        ``day, first_purchases, repeat_occasions`` per day, from
+        :func:`engagement.measure.purchase_day_counts` (small whatever the data size).
     start, end : date-like
-        Range of the time axis; one point per ``unit_days``.
+        Range of the time axis; one point per ``unit_days`` plus ``end``.
 
     Returns
     -------
     DataFrame
-        ``time`` (units since start), ``date``, ``actual``, ``predicted``.
+        ``time`` (units since start), ``date``, ``actual``, ``predicted``. The
+        prediction sums E[X(t - s)] over the customers who made their first
+        purchase on day s.
     """
+    need = {"day", "first_purchases", "repeat_occasions"}
+    if not need <= set(day_counts.columns):
+        raise ValueError(f"`day_counts` needs columns {sorted(need)} (see purchase_day_counts).")
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     grid = pd.date_range(start_ts, end_ts, freq=pd.Timedelta(days=unit_days))
     if grid[-1] != end_ts:
         grid = grid.append(pd.DatetimeIndex([end_ts]))
-    births = pd.to_datetime(first_purchase).value_counts()
-    born = births.index.to_numpy()
-    counts = births.to_numpy(dtype="float64")
-    repeats = np.sort(pd.to_datetime(repeat_days).to_numpy())
+    days = pd.to_datetime(day_counts["day"]).to_numpy()
+    births = day_counts["first_purchases"].to_numpy(dtype="float64")
+    repeats = day_counts["repeat_occasions"].to_numpy(dtype="float64")
     actual, predicted = [], []
     for day in grid:
-        actual.append(float(np.searchsorted(repeats, day.to_datetime64(), side="right")))
-        age = (day - pd.DatetimeIndex(born)).days.to_numpy(dtype="float64") / unit_days
-        alive = age > 0
-        predicted.append(float(np.dot(counts[alive], bgnbd.expected_purchases_population(age[alive]))))
+        upto = days <= day.to_datetime64()
+        actual.append(float(repeats[upto].sum()))
+        age = (day.to_datetime64() - days).astype("timedelta64[s]").astype("float64") / 86_400 / unit_days
+        alive = (age > 0) & (births > 0)
+        predicted.append(float(np.dot(births[alive], bgnbd.expected_purchases_population(age[alive]))))
     return pd.DataFrame(
         {"time": (grid - start_ts).days / unit_days, "date": grid, "actual": actual, "predicted": predicted}
     )

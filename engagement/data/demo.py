@@ -227,6 +227,9 @@ def _events(ids: np.ndarray, who: np.ndarray, days: np.ndarray, rng: np.random.G
     order = np.lexsort((secs, cd, cw))
     cw, cd, secs = cw[order], cd[order], secs[order]
     first = np.r_[True, (cw[1:] != cw[:-1]) | (cd[1:] != cd[:-1])]  # the day's first event is the login
+    # whole seconds, strictly increasing within a customer-day (no two events at the same instant)
+    rank = np.arange(len(cw)) - np.maximum.accumulate(np.where(first, np.arange(len(cw)), 0))
+    secs = (np.floor(secs * 86_400) + rank) / 86_400
     name = np.where(first, "login", np.array(EVENTS)[rng.integers(0, len(EVENTS), size=len(cw))])
     feature = np.where(name == "feature_use", np.array(FEATURES)[rng.integers(0, len(FEATURES), size=len(cw))], None)
     frame = pd.DataFrame({"customer_id": ids[cw], "occurred_at": _ts(cd + secs), "event": name,

@@ -263,12 +263,12 @@ def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes:
 def _row_rules(
     name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
 ) -> tuple[ir.Table, list[tuple[str, str, str, ir.BooleanValue]], dict[str, str]]:
-    """The typed view of ``raw``, every rule as (rule, column, description, ok), and where raw values live.
+    """The typed view of ``raw``, its row rules as (rule, column, description, ok), and where raw values live.
 
     A raw copy (``__raw__<col>``) is kept only for columns whose typed value can
     differ from what was read (text parsed into numbers or timestamps, ids
-    re-typed); elsewhere the typed column is the raw one, which keeps the cached
-    table as narrow as the source.
+    re-typed); elsewhere the typed column is the raw one. Duplicate rules are
+    added by :func:`_duplicate_rules` only when a cheap count finds duplicates.
     """
     present = [c for c in spec.columns if c.name in raw.columns]
     typed_cols = {c.name: _normalise(c, raw[c.name]) for c in present}
@@ -295,51 +295,101 @@ def _row_rules(
         if col in view.columns and other in used:
             ok = view[col].isnull() | view[col].isin(used[other][other_col])
             rules.append((f"unknown_{col}", col, f"points at no row of {other}", ok))
+    return view, rules, raw_of
+
+
+def _duplicate_rules(
+    spec: TableSpec, raw: ir.Table, view: ir.Table, raw_of: dict[str, str], dup_rows: bool, dup_keys: bool
+) -> list[tuple[str, str, str, ir.BooleanValue]]:
+    """Window-based duplicate rules, built only when a distinct count found duplicates."""
+    rules = []
     raw_cols = [view[raw_of[c]] for c in raw.columns]
-    copy_no = ibis.row_number().over(group_by=raw_cols)
-    rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0))
-    if spec.key and spec.key in view.columns:
+    if dup_rows:
+        copy_no = ibis.row_number().over(group_by=raw_cols)
+        rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0))
+    if dup_keys:
         key = view[spec.key]
         n_key = key.count().over(group_by=key)
         n_same = key.count().over(group_by=raw_cols)
         rules.append((f"duplicate_{spec.key}", spec.key, "the same id on different rows (all copies rejected)",
                       key.isnull() | (n_key == n_same)))
-    return view, rules, raw_of
+    return rules
+
+
+def _count_rules(
+    table: ir.Table, rules: list[tuple[str, str, str, ir.BooleanValue]], raw_of: dict[str, str], first: str,
+    extra: dict[str, Any] | None = None,
+) -> pd.Series:
+    aggs: dict[str, Any] = {"rows_read": table.count(), **(extra or {})}
+    for i, (_rule, column, _d, ok) in enumerate(rules):
+        hit = ~ok
+        shown = table[raw_of[column if column != "*" else first]]
+        aggs[f"n{i}"] = _int(hit).sum()
+        aggs[f"e{i}"] = shown.cast("string").min(where=hit)
+    return table.aggregate(**aggs).execute().iloc[0]
 
 
 def _validate_table(
     name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
 ) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict]]:
+    """Validate one table in the engine.
+
+    Pass 1 streams once over the table: every row rule's count and an example,
+    and exact distinct counts that screen for duplicate rows and ids. Only if a
+    row fails (the exception in practice) is a flagged copy cached, with the
+    window-based duplicate rules, and split into used rows and rejects; otherwise
+    the used table is the typed source itself, read lazily by every query.
+    """
     view, rules, raw_of = _row_rules(name, spec, raw, used)
-    flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok) in enumerate(rules)}
+    first = raw.columns[0]
+    screen: dict[str, Any] = {}
+    has_key = bool(spec.key and spec.key in view.columns)
+    if has_key:
+        screen = {"_key_n": view[spec.key].count(), "_key_distinct": view[spec.key].nunique()}
+    counts = _count_rules(view, rules, raw_of, first, screen)
+    rows_read = int(counts["rows_read"])
+    distinct_rows = int(raw.distinct().count().execute()) if rows_read else 0
+    dup_rows = distinct_rows < rows_read
+    dup_keys = has_key and int(counts["_key_distinct"] or 0) < int(counts["_key_n"] or 0)
+    failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
+    typed = [c.name for c in spec.columns if c.name in raw.columns]
+    extras = [c for c in raw.columns if spec.column(c) is None]
+    problems = [
+        _problem(name, rules[i][1], rules[i][0], int(counts[f"n{i}"]), counts[f"e{i}"], rules[i][2])
+        for i in failing
+    ]
+    if not failing and not dup_rows and not dup_keys:
+        good = view.select(*typed, *extras)
+        bad = raw.filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
+        summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read, "rows_rejected": 0}
+        return good, bad, summary, problems
+    dups = _duplicate_rules(spec, raw, view, raw_of, dup_rows, dup_keys)
+    active = [rules[i] for i in failing] + dups
+    flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok) in enumerate(active)}
     any_bad = ibis.literal(False)
     for f in flags.values():
         any_bad = any_bad | f
     flagged = view.mutate(**flags, __bad=any_bad).cache()
-    typed = [c.name for c in spec.columns if c.name in raw.columns]
-    extras = [c for c in raw.columns if spec.column(c) is None]
     good = flagged.filter(~flagged.__bad).select(*typed, *extras)
     reason = ibis.literal("")
-    for i, (rule, *_rest) in enumerate(rules):
+    for i, (rule, *_rest) in enumerate(active):
         reason = reason + ibis.ifelse(flagged[f"__bad__{i}"], f"{rule};", "")
     bad_rows = flagged.filter(flagged.__bad)
     bad = bad_rows.select(**{c: bad_rows[raw_of[c]] for c in raw.columns},
                           _reason=reason.re_replace(";$", "").name("_reason"))
-    aggs: dict[str, Any] = {"rows_read": flagged.count(), "rows_rejected": _int(flagged.__bad).sum()}
-    for i, (_rule, column, *_rest) in enumerate(rules):
-        hit = flagged[f"__bad__{i}"]
-        shown = flagged[raw_of[column if column != "*" else raw.columns[0]]]
-        aggs[f"n{i}"] = _int(hit).sum()
-        aggs[f"e{i}"] = shown.cast("string").min(where=hit)
-    counts = flagged.aggregate(**aggs).execute().iloc[0]
-    problems = []
-    for i, (rule, column, description, _ok) in enumerate(rules):
-        n = int(counts[f"n{i}"] or 0)
+    offset = len(failing)
+    dup_aggs: dict[str, Any] = {"rows_rejected": _int(flagged.__bad).sum()}
+    for j, (_rule, column, _d, _ok) in enumerate(dups):
+        hit = flagged[f"__bad__{offset + j}"]
+        dup_aggs[f"n{j}"] = _int(hit).sum()
+        dup_aggs[f"e{j}"] = flagged[raw_of[column if column != "*" else first]].cast("string").min(where=hit)
+    dcounts = flagged.aggregate(**dup_aggs).execute().iloc[0]
+    for j, (rule, column, description, _ok) in enumerate(dups):
+        n = int(dcounts[f"n{j}"] or 0)
         if n:
-            problems.append(_problem(name, column, rule, n, counts[f"e{i}"], description))
-    read = int(counts["rows_read"])
-    rejected = int(counts["rows_rejected"] or 0)
-    summary = {"table": name, "rows_read": read, "rows_used": read - rejected, "rows_rejected": rejected}
+            problems.append(_problem(name, column, rule, n, dcounts[f"e{j}"], description))
+    rejected = int(dcounts["rows_rejected"] or 0)
+    summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
     return good, bad, summary, problems
 
 

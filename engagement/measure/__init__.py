@@ -1,15 +1,17 @@
 """Measurement: the only layer that touches raw event-level data (as Ibis expressions)."""
 
-from engagement.measure.compute import DEFAULT_SEGMENTS, measure, segment_table, sessions
+from engagement.measure.compute import DEFAULT_SEGMENTS, measure, measure_series, segment_table, sessions
 from engagement.measure.periods import Period, parse_period
-from engagement.measure.rfm import calibration_holdout_summary, rfm_summary, unit_days
+from engagement.measure.rfm import calibration_holdout_summary, purchase_day_counts, rfm_summary, unit_days
 
 __all__ = [
     "DEFAULT_SEGMENTS",
     "Period",
     "calibration_holdout_summary",
     "measure",
+    "measure_series",
     "parse_period",
+    "purchase_day_counts",
     "rfm_summary",
     "segment_table",
     "sessions",

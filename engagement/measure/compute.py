@@ -39,7 +39,7 @@ from engagement.data.load import Dataset, load
 from engagement.measure.periods import Period, parse_period
 from engagement.metrics._core import NAN, mean_from_moments, median_rank_bounds, ratio_from_moments
 
-__all__ = ["measure", "DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "segment_table", "sessions"]
+__all__ = ["measure", "measure_series", "DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "segment_table", "sessions"]
 
 DEFAULT_SEGMENTS = ("plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier")
 DERIVED_SEGMENTS = ("tenure_band", "new_vs_returning", "value_tier")
@@ -697,3 +697,29 @@ def _cac_rows(sums: pd.DataFrame, spend: pd.DataFrame, conf: float, emit: Any) -
 
 def _num(v: Any) -> float:
     return NAN if v is None else float(v)
+
+
+def measure_series(
+    data: Dataset | Mapping[str, pd.DataFrame] | str,
+    period: str | Period,
+    *,
+    periods: int = 8,
+    segments: Iterable[str] = (),
+    confidence: float = 0.95,
+    fiscal_start_month: int = 1,
+    **options: Any,
+) -> pd.DataFrame:
+    """The measure table for the ``periods`` periods ending with ``period`` (oldest first).
+
+    Same columns as :func:`measure`; ``period_role`` is ``"series"``. Used for
+    trend charts and trend tests.
+    """
+    ds = data if isinstance(data, Dataset) else load(data)
+    p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
+    if not isinstance(periods, int) or periods < 1:
+        raise ValueError(f"`periods` must be a whole number >= 1, got {periods!r}.")
+    frames = []
+    for k in range(periods - 1, -1, -1):
+        t = measure(ds, p.shift(-k), segments=segments, compare=False, confidence=confidence, **options)
+        frames.append(t.assign(period_role="series"))
+    return pd.concat(frames, ignore_index=True)

@@ -23,7 +23,7 @@ from ibis import _
 
 from engagement.measure._engine import as_table, to_pandas
 
-__all__ = ["rfm_summary", "calibration_holdout_summary", "unit_days"]
+__all__ = ["rfm_summary", "calibration_holdout_summary", "purchase_day_counts", "unit_days"]
 
 _UNITS = {"D": 1.0, "W": 7.0}
 
@@ -56,7 +56,9 @@ def _occasions(orders: ir.Table, customer_col: str, datetime_col: str, monetary_
     return (
         orders.select(customer_id=orders[customer_col], day=day, value=value)
         .group_by(["customer_id", "day"])
-        .aggregate(value=_.value.sum())
+        # rounded to 1e-6: parallel float sums differ in the last bits between runs,
+        # and the models fitted on these values must give the same numbers every time
+        .aggregate(value=_.value.sum().round(6))
     )
 
 
@@ -72,7 +74,7 @@ def _summarise(occ: ir.Table, end: dt.date, days: float) -> ir.Table:
         frequency=freq,
         recency=per.last.delta(per.first, unit="day").cast("float64") / days,
         T=end_lit.delta(per.first, unit="day").cast("float64") / days,
-        monetary_value=ibis.ifelse(freq > 0, (per.total - per.first_value) / freq.cast("float64"), 0.0),
+        monetary_value=ibis.ifelse(freq > 0, ((per.total - per.first_value) / freq.cast("float64")).round(9), 0.0),
         first_purchase=per.first,
     )
 
@@ -165,7 +167,7 @@ def calibration_holdout_summary(
     hold = (
         occ.filter((occ.day > ibis.date(cal)) & (occ.day <= ibis.date(obs)))
         .group_by("customer_id")
-        .aggregate(frequency_holdout=_.day.count(), holdout_total=_.value.sum())
+        .aggregate(frequency_holdout=_.day.count(), holdout_total=_.value.sum().round(6))
     )
     joined = calib.left_join(hold, "customer_id")
     fh = joined.frequency_holdout.fill_null(0).cast("int64")
@@ -176,3 +178,36 @@ def calibration_holdout_summary(
         duration_holdout=ibis.literal((obs - cal).days / days),
     ).order_by("customer_id")
     return to_pandas(expr).reset_index(drop=True)
+
+
+def purchase_day_counts(
+    orders: Any,
+    *,
+    customer_col: str = "customer_id",
+    datetime_col: str = "ordered_at",
+) -> pd.DataFrame:
+    """Per day: customers making their first purchase and repeat purchase occasions.
+
+    Small (one row per day with purchases) whatever the size of ``orders``; the
+    input of :func:`engagement.analysis.clv.cumulative_repeat_transactions`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.measure import purchase_day_counts
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2], "revenue": 1.0,
+    ...     "ordered_at": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-03", "2020-01-03"])})
+    >>> purchase_day_counts(orders)[["first_purchases", "repeat_occasions"]].values.tolist()
+    [[1, 0], [1, 1]]
+    """
+    table = as_table(orders, "orders")
+    occ = _occasions(table, customer_col, datetime_col, None)
+    first = occ.group_by("customer_id").aggregate(first=occ.day.min())
+    j = occ.join(first, "customer_id")
+    expr = j.group_by("day").aggregate(
+        first_purchases=(j.day == j.first).cast("int64").sum(),
+        repeat_occasions=(j.day > j.first).cast("int64").sum(),
+    ).order_by("day")
+    out = to_pandas(expr).reset_index(drop=True)
+    out["day"] = pd.to_datetime(out["day"])
+    return out
