@@ -151,6 +151,13 @@ _SPECS: list[MetricSpec] = [
         "'Active' must be a declared value event, not an app open.",
     ),
     MetricSpec(
+        "wau", "Weekly active users", "activity",
+        "Distinct customers with a value event in a week (trailing 7 days, or calendar week).",
+        "distinct active customers in 7 days", r"\mathrm{WAU}_d=|\{u: e_u\in(d-7,d]\}|", "count", True,
+        ("events.customer_id", "events.occurred_at"), "active_users",
+        "Smooths weekday patterns.", "Windows overlap with DAU and MAU: never add them.", "usage",
+    ),
+    MetricSpec(
         "mau", "Monthly active users", "activity",
         "Distinct customers with a value event in the trailing 30 days (or calendar month).",
         "distinct active customers in 30 days", r"\mathrm{MAU}_d=|\{u: e_u\in(d-30,d]\}|", "count", True,

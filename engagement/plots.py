@@ -25,6 +25,10 @@ __all__ = [
     "plot_cumulative_transactions",
     "plot_clv_by_segment",
     "plot_grid",
+    "plot_segment_differences",
+    "plot_correlations",
+    "plot_survival",
+    "plot_cohort_heatmap",
 ]
 
 ROLE_ORDER = ("year_ago", "previous", "current")
@@ -52,7 +56,7 @@ def _unit_axis(ax: plt.Axes, metric: str, axis: str = "y") -> str:
         unit, name = "", metric.replace("_", " ")
     target = ax.yaxis if axis == "y" else ax.xaxis
     if unit == "fraction":
-        target.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0))
+        target.set_major_formatter(mticker.PercentFormatter(1.0, decimals=None))
         label = f"{name} (%)"
     elif unit == "points":
         label = f"{name} (points)"
@@ -123,12 +127,12 @@ def plot_trend(
     if forecast is not None and len(forecast):
         f = forecast.reset_index(drop=True)
         fx = np.arange(len(d), len(d) + len(f))
-        ax.plot(np.r_[x[-1], fx], np.r_[d.value.iloc[-1], f.value], ls="--", marker="o", color="C1",
-                label="forecast")
-        ax.fill_between(fx, f.ci_low, f.ci_high, color="C1", alpha=0.15, label="prediction interval")
+        ax.plot(np.r_[x[-1], fx], np.r_[d.value.iloc[-1], f.value], ls="--", color="C1")
+        ax.errorbar(fx, f.value, yerr=np.vstack([f.value - f.ci_low, f.ci_high - f.value]), fmt="o", color="C1",
+                    capsize=4, label="forecast, 95% prediction interval")
         labels += list(f.period)
     step = max(1, len(labels) // 10)
-    ax.set_xticks(np.arange(len(labels))[::step], labels[::step])
+    ax.set_xticks(np.arange(len(labels))[::step], labels[::step], rotation=45, ha="right")
     ax.set_ylabel(_unit_axis(ax, metric))
     ax.set_title(_unit_axis(ax, metric).split(" (")[0] + " over time")
     ax.legend(frameon=False, fontsize=9)
@@ -158,6 +162,7 @@ def plot_cumulative_transactions(
         ax.axvline(pd.Timestamp(calibration_end), color="grey", ls=":", label="end of calibration")
     ax.set_ylabel("cumulative repeat purchases")
     ax.set_title("Cumulative repeat purchases, actual vs predicted")
+    ax.tick_params(axis="x", labelrotation=45)
     ax.legend(frameon=False)
     ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     return ax
@@ -172,6 +177,8 @@ def plot_clv_by_segment(
     d = data[data[value] > 0]
     hue_order = list(order) if order is not None else sorted(d[segment].unique())
     sns.ecdfplot(d, x=value, hue=segment, hue_order=hue_order, log_scale=True, ax=ax)
+    if len(d):
+        ax.set_xlim(left=max(float(np.quantile(d[value], 0.01)), 1e-2))
     ax.set_xlabel("predicted 12-month CLV ($, log scale)")
     ax.set_ylabel("share of customers")
     ax.set_title(f"Predicted CLV by {segment.replace('_', ' ')}")
@@ -185,14 +192,16 @@ def plot_grid(
     kind: str = "comparison",
     segment: str = "all",
     cols: int = 3,
+    forecasts: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """A grid of small charts, one per metric that has data.
 
     ``kind="comparison"`` draws :func:`plot_comparison` of ``segment`` from a
     :func:`~engagement.measure.measure` table; ``kind="trend"`` draws
     :func:`plot_trend` of the ``all`` segment from a
-    :func:`~engagement.measure.measure_series` table. Metrics without data are
-    left out.
+    :func:`~engagement.measure.measure_series` table, with ``forecasts``
+    (``metric, period, value, ci_low, ci_high``) drawn dashed. Metrics without
+    data are left out.
     """
     if kind not in ("comparison", "trend"):
         raise ValueError(f"`kind` must be 'comparison' or 'trend', got {kind!r}.")
@@ -208,8 +217,80 @@ def plot_grid(
         if kind == "comparison":
             plot_comparison(data, metric=metric, segment=segment, ax=ax)
         else:
-            plot_trend(ok[ok.metric == metric], metric=metric, ax=ax)
+            ahead = forecasts[forecasts.metric == metric] if forecasts is not None else None
+            plot_trend(ok[ok.metric == metric], metric=metric, forecast=ahead, ax=ax)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Forest plot: each segment value minus the rest of the customers, with intervals.
+
+    ``tests`` is :func:`engagement.analysis.segment_tests` output; significant
+    differences (after the Benjamini-Hochberg correction) are drawn in colour.
+    """
+    ax = _ax(ax)
+    d = tests[(tests.metric == metric) & tests.difference.notna()].sort_values(["segment", "segment_value"])
+    if d.empty:
+        ax.text(0.5, 0.5, f"no tests for {metric}", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    y = np.arange(len(d))[::-1]
+    for flag, color in ((False, "0.55"), (True, "C3")):
+        m = (d.significant == flag).to_numpy()
+        if m.any():
+            err = np.vstack([d.difference[m] - d.ci_low[m], d.ci_high[m] - d.difference[m]])
+            ax.errorbar(d.difference[m], y[m], xerr=err, fmt="o", color=color, capsize=2)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{s.replace('_', ' ')}: {v}" for s, v in zip(d.segment, d.segment_value, strict=True)])
+    label = _unit_axis(ax, metric, axis="x")
+    name = catalog.get(metric).name if metric in catalog.CATALOG else metric.replace("_", " ")
+    suffix = label[len(name):]
+    ax.set_xlabel(f"difference vs the rest{suffix}")
+    ax.set_title(f"{name}: each segment vs the rest (red: q < 0.05)")
+    return ax
+
+
+def plot_correlations(assoc: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Heat map of Spearman correlations (``associations`` output), insignificant cells faded."""
+    ax = _ax(ax)
+    names = list(dict.fromkeys([*assoc.variable, *assoc.other]))
+    m = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    annot = pd.DataFrame("", index=names, columns=names)
+    for r in assoc.itertuples(index=False):
+        m.loc[r.variable, r.other] = m.loc[r.other, r.variable] = r.rho
+        text = f"{r.rho:.2f}" + ("" if r.significant else "\n(n.s.)")
+        annot.loc[r.variable, r.other] = annot.loc[r.other, r.variable] = text
+    sns.heatmap(m, annot=annot.to_numpy(), fmt="", vmin=-1, vmax=1, cmap="vlag", cbar_kws={"label": "Spearman rho"},
+                ax=ax, square=True)
+    ax.set_title("How customer-level measures move together")
+    return ax
+
+
+def plot_survival(curves: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Kaplan-Meier curves with interval bands (``kaplan_meier`` output)."""
+    ax = _ax(ax)
+    for i, (value, g) in enumerate(curves.groupby("segment_value", sort=True)):
+        ax.step(g.time, g.survival, where="post", color=f"C{i}", label=str(value))
+        ax.fill_between(g.time, g.ci_low, g.ci_high, step="post", color=f"C{i}", alpha=0.15)
+    ax.set_xlabel("months since sign-up")
+    ax.set_ylabel("share still subscribed")
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0))  # 0-100%: whole percents
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Customer survival (Kaplan-Meier)")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_cohort_heatmap(cohorts: pd.DataFrame, *, max_months: int = 12, ax: plt.Axes | None = None) -> plt.Axes:
+    """Retention heat map: cohorts by months since sign-up; immature cells left blank."""
+    ax = _ax(ax)
+    d = cohorts[cohorts.month <= max_months]
+    grid = d.pivot_table(index="cohort", columns="month", values="share", aggfunc="first")
+    low = float(np.floor(np.nanmin(grid.to_numpy()) * 10) / 10) if grid.notna().any().any() else 0.0
+    sns.heatmap(grid, vmin=low, vmax=1, cmap="crest", cbar_kws={"label": "share retained"}, ax=ax)
+    ax.set_xlabel("months since sign-up")
+    ax.set_ylabel("sign-up month")
+    ax.set_title("Cohort retention (blank: month not complete yet)")
+    return ax

@@ -187,7 +187,8 @@ def test_social_engagement_rate_pooled(raw, table):
 
 def test_output_shape_order_and_determinism(table):
     assert list(table.columns) == ["period", "period_role", "segment", "segment_value", "metric", "value", "ci_low",
-                                   "ci_high", "n", "numerator", "denominator", "unit", "method", "status", "reason"]
+                                   "ci_high", "se", "n", "numerator", "denominator", "unit", "method", "status",
+                                   "reason"]
     assert not table.duplicated(["period", "segment", "segment_value", "metric"]).any()
     again = measure(eg.load(default_demo_path()), PERIOD, segments=["plan", "tenure_band", "acquisition_channel"],
                     compare=False)
@@ -226,3 +227,45 @@ def test_parse_period_is_used_with_fiscal_years():
     assert (p.start, p.end) == (pd.Timestamp("2024-04-01"), pd.Timestamp("2024-07-01"))
     with pytest.raises(ValueError, match="2024-11"):
         parse_period("Q4 2024")
+
+
+def test_wau_is_mean_calendar_week_actives(raw, table):
+    ev = within(raw["events"], "occurred_at")
+    weekly = ev.assign(w=ev.occurred_at.dt.to_period("W-SUN")).groupby("w").customer_id.nunique()
+    assert value(table, "wau").value == pytest.approx(weekly.sum() / len(weekly))
+
+
+def test_active_users_series_matches_trailing_windows(raw):
+    from engagement.measure import active_users_series
+
+    s = active_users_series(eg.load(default_demo_path()), start="2024-11-01", end="2024-12-01").set_index("day")
+    ev = raw["events"].assign(day=lambda d: d.occurred_at.dt.floor("D"))
+    for day in pd.to_datetime(["2024-11-01", "2024-11-17", "2024-11-30"]):
+        for col, width in (("dau", 1), ("wau", 7), ("mau", 30)):
+            window = ev[(ev.day > day - pd.Timedelta(days=width)) & (ev.day <= day)]
+            assert s.loc[day, col] == window.customer_id.nunique(), (day, col)
+
+
+def test_cohort_retention_subscription_and_activity(raw):
+    from engagement.measure import cohort_retention
+
+    ds = eg.load(default_demo_path())
+    c = raw["customers"].assign(cohort=lambda d: d.signup_at.dt.to_period("M"))
+    sub = cohort_retention(ds).set_index(["cohort", "month"])
+    jan = c[c.cohort == pd.Period("2023-01")]
+    for k in (0, 3, 11):
+        end = (pd.Period("2023-01") + k + 1).start_time
+        kept = (jan.cancelled_at.isna() | (jan.cancelled_at >= end)).sum()
+        assert sub.loc[("2023-01", k), "retained"] == kept
+    ev = raw["events"].merge(c[["customer_id", "cohort"]])
+    ev = ev[ev.cohort == pd.Period("2023-01")]
+    ev_k = (ev.occurred_at.dt.to_period("M") - ev.cohort).map(lambda off: off.n)
+    on = cohort_retention(ds, activity="events").set_index(["cohort", "month"])
+    after = cohort_retention(ds, activity="events", kind="on_or_after").set_index(["cohort", "month"])
+    last = ev.assign(k=ev_k).groupby("customer_id").k.max()
+    for k in (1, 6):
+        assert on.loc[("2023-01", k), "retained"] == ev.assign(k=ev_k).query("k == @k").customer_id.nunique()
+        assert after.loc[("2023-01", k), "retained"] == (last >= k).sum()
+    # "on or after" never rises; immature cells carry no value and are flagged
+    assert (after.loc["2023-01"]["share"].diff().dropna() <= 0).all()
+    assert not sub.loc[("2024-12", 1), "mature"] and np.isnan(sub.loc[("2024-12", 1), "share"])

@@ -10,9 +10,9 @@ quarters), generated from a documented latent model:
 * **Subscription churn**: a monthly cancellation hazard of 2%, lowered by
   satisfaction (x exp(-0.6 s)).
 * **Purchases** follow a buy-till-you-die process: the first order at sign-up,
-  then Poisson purchasing (weekly rate ~ Gamma(1.5, 0.08) x exp(0.3 e)) while
-  alive, with a dropout chance after every purchase (~ Beta(1.2, 8), lowered by
-  satisfaction), and no orders after cancellation. Spend per order follows the
+  then Poisson purchasing (weekly rate ~ Gamma(1.5, 0.08) x exp(0.3 e + 0.3 s))
+  while alive, with a dropout chance after every purchase (~ Beta(1.2, 8) x
+  exp(-1.2 s)), and no orders after cancellation. Spend per order follows the
   Gamma-Gamma model (p = 6, q = 4, gamma = 30: mean $60).
 * **Surveys**: a share of active customers answers NPS each quarter (driven by
   ``s``); CSAT (1-5) and CES (1-7) follow support tickets and depend on ``s``
@@ -79,13 +79,15 @@ class Effects:
 
     churn_satisfaction: float = 0.6
     churn_q4_basic: float = 2.5
-    dropout_satisfaction: float = 0.3
+    dropout_satisfaction: float = 1.2
     rate_engagement: float = 0.3
+    rate_satisfaction: float = 0.3
+    spend_satisfaction: float = 0.15
     aov_premium: float = 1.4
     aov_growth_last_year: float = 0.25
     nps_satisfaction: float = 1.2
     nps_tenure: float = 0.8
-    nps_last_year: tuple[float, float, float, float] = (0.0, 0.4, 0.8, 0.55)
+    nps_last_year: tuple[float, float, float, float] = (0.0, 0.4, 0.8, 0.35)
     csat_satisfaction: float = 0.5
     csat_response: float = 0.45
     ces_satisfaction: float = 0.4
@@ -101,6 +103,7 @@ class Effects:
     def null(cls) -> Effects:
         return cls(
             churn_satisfaction=0.0, churn_q4_basic=1.0, dropout_satisfaction=0.0, rate_engagement=0.0,
+            rate_satisfaction=0.0, spend_satisfaction=0.0,
             aov_premium=1.0, aov_growth_last_year=0.0, nps_satisfaction=0.0, nps_tenure=0.0,
             nps_last_year=(0.0, 0.0, 0.0, 0.0), csat_satisfaction=0.0, csat_response=0.0, ces_satisfaction=0.0,
             ces_resolution=0.0, response_q4_multiplier=1.0, activity_engagement=0.0, first_week_boost=0.0,
@@ -164,7 +167,7 @@ def _customers(n: int, rng: np.random.Generator, fx: Effects) -> pd.DataFrame:
 def _orders(c: pd.DataFrame, ids: np.ndarray, rng: np.random.Generator, fx: Effects) -> pd.DataFrame:
     n = len(c)
     s, e = c["s"].to_numpy(), c["e"].to_numpy()
-    rate = rng.gamma(1.5, 0.08, size=n) * np.exp(fx.rate_engagement * e) / 7  # per day
+    rate = rng.gamma(1.5, 0.08, size=n) * np.exp(fx.rate_engagement * e + fx.rate_satisfaction * s) / 7  # per day
     dropout = np.clip(rng.beta(1.2, 8.0, size=n) * np.exp(-fx.dropout_satisfaction * s), 0, 1)
     nu = rng.gamma(4.0, 1 / 30.0, size=n)  # Gamma-Gamma: nu ~ Gamma(q, rate gamma)
     stop = np.minimum(c["cancel"].to_numpy(), N_DAYS)
@@ -188,6 +191,7 @@ def _orders(c: pd.DataFrame, ids: np.ndarray, rng: np.random.Generator, fx: Effe
     plan = c["plan"].to_numpy()[who_a]
     year_frac = np.clip((when_a - (pd.Timestamp(f"{LAST_YEAR}-01-01") - START).days) / 366, 0, 1)
     spend *= np.where(plan == 2, fx.aov_premium, 1.0) * (1 + fx.aov_growth_last_year * year_frac)
+    spend *= np.exp(fx.spend_satisfaction * s[who_a])
     revenue = np.round(spend, 2)
     cost = np.round(revenue * rng.uniform(0.55, 0.65, size=len(revenue)), 2)
     seq = np.concatenate([[0], np.cumsum(who_a[1:] != who_a[:-1])])  # per-customer order number

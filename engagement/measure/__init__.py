@@ -1,11 +1,14 @@
 """Measurement: the only layer that touches raw event-level data (as Ibis expressions)."""
 
+from engagement.measure.cohorts import active_users_series, cohort_retention
 from engagement.measure.compute import DEFAULT_SEGMENTS, measure, measure_series, segment_table, sessions
 from engagement.measure.periods import Period, parse_period
 from engagement.measure.rfm import calibration_holdout_summary, purchase_day_counts, rfm_summary, unit_days
 
 __all__ = [
     "DEFAULT_SEGMENTS",
+    "active_users_series",
+    "cohort_retention",
     "Period",
     "calibration_holdout_summary",
     "measure",

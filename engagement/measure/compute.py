@@ -43,7 +43,7 @@ __all__ = ["measure", "measure_series", "DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", 
 
 DEFAULT_SEGMENTS = ("plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier")
 DERIVED_SEGMENTS = ("tenure_band", "new_vs_returning", "value_tier")
-COLUMNS = ["period", "period_role", "segment", "segment_value", "metric", "value", "ci_low", "ci_high", "n",
+COLUMNS = ["period", "period_role", "segment", "segment_value", "metric", "value", "ci_low", "ci_high", "se", "n",
            "numerator", "denominator", "unit", "method", "status", "reason"]
 TENURE_BANDS = ("new this period", "under 1 year", "more than 1 year")
 
@@ -208,8 +208,9 @@ def _events(ds: Dataset, period: Period) -> ir.Table:
     ev = _window(ds["events"], "occurred_at", period)
     day = ev.occurred_at.truncate("D")
     month = ev.occurred_at.truncate("M")
+    week = ev.occurred_at.truncate("W")
     return ev.group_by("customer_id").aggregate(
-        n_events=ev.count(), active_days=day.nunique(), active_months=month.nunique(),
+        n_events=ev.count(), active_days=day.nunique(), active_weeks=week.nunique(), active_months=month.nunique(),
     )
 
 
@@ -221,6 +222,7 @@ def _first_week(ds: Dataset, period: Period, as_of: pd.Timestamp) -> ir.Table:
     new = new.select(customer_id=new.customer_id, day0=day0,
                      complete=_i(day0 + ibis.interval(days=7) <= _ts(as_of)))
     ev = ds["events"]
+    ev = ev.filter((ev.occurred_at >= _ts(period.start)) & (ev.occurred_at < _ts(period.end + pd.Timedelta(days=8))))
     ev = ev.select(customer_id=ev.customer_id, day=ev.occurred_at.truncate("D"))
     j = new.left_join(ev, (new.customer_id == ev.customer_id) & (ev.day >= new.day0)
                       & (ev.day < new.day0 + ibis.interval(days=7)))
@@ -449,7 +451,12 @@ def _row_metrics(r: Mapping[str, Any], have: set[str], conf: float, period: Peri
         months = max(len(period.months()), 1)
         dau = g("active_days") / days
         mau = g("active_months") / months
+        weeks = max(len(pd.date_range(period.start - pd.Timedelta(days=period.start.weekday()),
+                                      period.end - pd.Timedelta(days=1), freq="W-MON")), 1)
         out.append(_figure("dau", dau, "mean daily active customers over the period's days", "count", days))
+        out.append(_figure("wau", g("active_weeks") / weeks,
+                           "mean weekly active customers over the calendar weeks (Monday start) touching the period",
+                           "count", weeks))
         out.append(_figure("mau", mau, "mean monthly active customers over the period's calendar months", "count",
                            months))
         out.append(MetricResult(metric="stickiness", value=dau / mau if mau else NAN, ci_low=NAN, ci_high=NAN,
@@ -528,7 +535,7 @@ def _unavailable(have: set[str]) -> list[tuple[str, str]]:
     needs = {
         "aov": "orders", "orders": "orders", "revenue": "orders", "purchase_frequency": "orders", "clv": "orders",
         "nps": "survey_responses", "csat": "survey_responses", "csat_mean": "survey_responses",
-        "ces": "survey_responses", "dau": "events", "mau": "events", "stickiness": "events",
+        "ces": "survey_responses", "dau": "events", "wau": "events", "mau": "events", "stickiness": "events",
         "product_usage_rate": "events", "first_week_engagement": "events", "website_visits": "pageviews",
         "page_views": "pageviews", "pages_per_session": "pageviews", "bounce_rate": "pageviews",
         "average_session_duration": "pageviews", "conversion_rate": "pageviews",
@@ -599,7 +606,8 @@ def measure(
     for role, per in roles:
         for metric, table in _unavailable(have):
             rows.append({"period": per.label, "period_role": role, "segment": "all", "segment_value": "all",
-                         "metric": metric, "value": NAN, "ci_low": NAN, "ci_high": NAN, "n": 0, "numerator": NAN,
+                         "metric": metric, "value": NAN, "ci_low": NAN, "ci_high": NAN, "se": NAN, "n": 0,
+                         "numerator": NAN,
                          "denominator": NAN, "unit": "", "method": "", "status": "unavailable",
                          "reason": f"the dataset has no {table} table"})
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -608,7 +616,7 @@ def measure(
     frame["_s"] = (frame["segment"] != "all").astype(int)
     frame = frame.sort_values(["_r", "_s", "segment", "segment_value", "metric"], kind="stable")
     frame = frame.drop(columns=["_r", "_s"]).reset_index(drop=True)
-    for col in ("value", "ci_low", "ci_high", "numerator", "denominator"):
+    for col in ("value", "ci_low", "ci_high", "se", "numerator", "denominator"):
         frame[col] = frame[col].astype("float64")
     frame["n"] = frame["n"].astype("int64")
     return frame
@@ -636,7 +644,7 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have:
     def emit(segment: str, value: str, res: MetricResult, status: str = "ok", reason: str = "") -> None:
         out.append({"period": per.label, "period_role": role, "segment": segment, "segment_value": value,
                     "metric": res.metric, "value": res.value, "ci_low": res.ci_low, "ci_high": res.ci_high,
-                    "n": res.n, "numerator": _num(res.numerator), "denominator": _num(res.denominator),
+                    "se": float(res.details.get("se", NAN)), "n": res.n, "numerator": _num(res.numerator), "denominator": _num(res.denominator),
                     "unit": res.unit, "method": res.method, "status": status, "reason": reason})
 
     spend = _spend(ds, per) if ds.has("marketing_spend") else None
@@ -652,7 +660,9 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have:
                 metric=r.metric, value=float(r.median) if r.n else NAN,
                 ci_low=float(r.lo) if r.n and not pd.isna(r.lo) else NAN,
                 ci_high=float(r.hi) if r.n and not pd.isna(r.hi) else NAN, n=int(r.n), n_missing=int(r.n_missing),
-                method="median, order-statistic interval (not yet answered/resolved excluded)", unit="seconds")
+                method="median, order-statistic interval (not yet answered/resolved excluded)", unit="seconds",
+                details={"se": (float(r.hi) - float(r.lo)) / (2 * 1.959963984540054)
+                         if r.n and not (pd.isna(r.lo) or pd.isna(r.hi)) else NAN})
             emit(r.segment, r.segment_value, median)
             mean = mean_from_moments(f"{r.metric}_mean", int(r.n), float(r.total or 0), float(r.total_sq or 0),
                                      confidence=conf, unit="seconds", method="mean (not yet answered excluded)")

@@ -99,6 +99,7 @@ def proportion_result(
     method = "share of " + trials_name.replace("_", " ") + ", Wilson interval"
     if method_note:
         method = f"{method_note}, Wilson interval"
+    details = {**(details or {}), "se": math.sqrt(k / n * (1 - k / n) / n) if n else NAN}
     return MetricResult(
         metric=metric,
         value=k / n if n else NAN,
@@ -110,7 +111,7 @@ def proportion_result(
         denominator=n,
         confidence=confidence,
         unit="fraction",
-        details=details or {},
+        details=details,
     )
 
 
@@ -170,6 +171,7 @@ def mean_result(
         how = f"{statistic}"
     elif statistic == "mean":
         value = float(np.mean(x))
+        extra["se"] = float(stats.sem(x)) if n >= 2 else NAN
         if interval == "t":
             low, high = t_interval(x, confidence)
             how = "mean, t interval"
@@ -180,6 +182,8 @@ def mean_result(
     else:
         value = float(np.median(x))
         low, high = median_interval(x, confidence)
+        # approximate standard error of the median from its distribution-free interval
+        extra["se"] = (high - low) / (2 * float(stats.norm.ppf(0.5 + confidence / 2))) if n >= 2 else NAN
         how = "median, order-statistic (binomial) interval"
         extra.setdefault("mean", float(np.mean(x)))
     if method_prefix:
@@ -236,6 +240,7 @@ def mean_from_moments(
                             method=method, confidence=confidence, unit=unit)
     mean = total / n
     low = high = NAN
+    sem = NAN
     if n >= 2:
         var = max((total_sq - n * mean * mean) / (n - 1), 0.0)
         sem = math.sqrt(var / n)
@@ -246,7 +251,7 @@ def mean_from_moments(
             low, high = mean - half, mean + half
     return MetricResult(metric=metric, value=mean, ci_low=low, ci_high=high, n=n, n_missing=n_missing,
                         method=method + ", t interval", numerator=total, denominator=n, confidence=confidence,
-                        unit=unit)
+                        unit=unit, details={"se": sem})
 
 
 def ratio_from_moments(
@@ -273,15 +278,16 @@ def ratio_from_moments(
         return MetricResult(metric=metric, value=NAN, ci_low=NAN, ci_high=NAN, n=n, method=method,
                             confidence=confidence, unit=unit)
     ratio = sum_y / sum_x
-    low = high = NAN
+    low = high = se = NAN
     if n >= 2:
         ss = max(sum_yy - 2 * ratio * sum_xy + ratio**2 * sum_xx, 0.0)
         var = ss / (n * (n - 1) * (sum_x / n) ** 2)
-        half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * math.sqrt(var)
+        se = math.sqrt(var)
+        half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * se
         low, high = ratio - half, ratio + half
     return MetricResult(metric=metric, value=ratio, ci_low=low, ci_high=high, n=n,
                         method=method + ", ratio-estimator interval", numerator=sum_y, denominator=sum_x,
-                        confidence=confidence, unit=unit)
+                        confidence=confidence, unit=unit, details={"se": se})
 
 
 def median_rank_bounds(n: int, confidence: float) -> tuple[int, int]:

@@ -104,7 +104,9 @@ def nps_from_counts(
         # Adjusted-Wald shrinks toward 0; at n of 1 or 2 with unanimous answers the
         # shrunken interval can miss the raw estimate. Widen it to include it.
         low, high = min(low, value), max(high, value)
+    p_, d_ = (pro / n, det / n) if n else (NAN, NAN)
     shares = {
+        "se": 100 * math.sqrt(max(p_ + d_ - (p_ - d_) ** 2, 0.0) / n) if n else NAN,
         "promoters": pro,
         "passives": pas,
         "detractors": det,

@@ -1,0 +1,84 @@
+"""The seed article's trend-analysis table, filled from the statistics instead of by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engagement import catalog
+from engagement.present import format_value
+
+__all__ = ["trend_table", "forecasts", "CUSTOMER_VARIABLE"]
+
+#: the customer-level variable (``customer_summary`` column) that stands for a metric in relationships
+CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "churned", "retention_rate": "churned",
+                     "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
+                     "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
+
+
+def _name(metric: str) -> str:
+    try:
+        return catalog.get(metric).name
+    except ValueError:
+        return metric
+
+
+def _q(q: float) -> str:
+    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
+
+
+def forecasts(series: pd.DataFrame, *, metrics: list[str], horizon: int = 1) -> pd.DataFrame:
+    """Next-period forecasts (exponential smoothing, prediction interval) for each metric of the series."""
+    from engagement.analysis.trends import forecast
+
+    parts = [forecast(series, metric=m, horizon=horizon).assign(metric=m) for m in metrics]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["period", "value", "ci_low", "ci_high", "method", "metric"])
+
+
+def trend_table(metrics: list[str], *, trends: pd.DataFrame, changes: pd.DataFrame, segments: pd.DataFrame,
+                relations: pd.DataFrame) -> pd.DataFrame:
+    """One row per metric: trend over time, segment performance, relationship with other metrics.
+
+    Only statistically supported statements are made (BH-corrected q < 0.05);
+    otherwise the cell says that nothing significant was found.
+    """
+    rows = []
+    for m in metrics:
+        unit = catalog.get(m).unit if m in catalog.CATALOG else ""
+        t = trends[(trends.metric == m) & (trends.segment_value == "all")] if len(trends) else trends
+        c = changes[(changes.metric == m) & (changes.segment == "all") & (changes.comparison == "previous period")] \
+            if len(changes) else changes
+        parts = []
+        if len(t):
+            r = t.iloc[0]
+            if r.significant:
+                parts.append(f"{'rising' if r.slope > 0 else 'falling'} {format_value(abs(r.slope), unit)} per "
+                             f"period over {r.periods} periods ({_q(r.q_value)})")
+            else:
+                parts.append(f"no significant trend over {r.periods} periods")
+        if len(c):
+            r = c.iloc[0]
+            change = f"{r.period} vs {r.against}: {format_value(r.reference, unit)} to {format_value(r.value, unit)}"
+            parts.append(change + (f" ({_q(r.q_value)})" if r.significant else " (not significant)"))
+        s = segments[(segments.metric == m) & segments.significant] if len(segments) else segments
+        if len(s):
+            s = s.assign(size=s.relative_difference.abs()).sort_values("size", ascending=False).head(2)
+            seg_text = "; ".join(
+                f"{'higher' if r.difference > 0 else 'lower'} for {r.segment.replace('_', ' ')} {r.segment_value} "
+                f"({format_value(r.value, unit)} vs {format_value(r.rest, unit)}, {_q(r.q_value)})"
+                for r in s.itertuples())
+        else:
+            seg_text = "no segment differs significantly"
+        var = CUSTOMER_VARIABLE.get(m)
+        rel = relations[((relations.variable == var) | (relations.other == var)) & relations.significant] \
+            if var and len(relations) else relations.iloc[0:0] if len(relations) else relations
+        if var and len(rel):
+            rel_text = "; ".join(
+                f"{r.direction} with {r.other if r.variable == var else r.variable} (rho {r.rho:+.2f})"
+                for r in rel.sort_values("rho", key=abs, ascending=False).head(3).itertuples())
+        else:
+            rel_text = "no significant customer-level relationship" if var else "not measured per customer"
+        rows.append({"metric": _name(m), "trend over time": "; ".join(parts) or "too few periods",
+                     "customer segment performance": seg_text, "relationship with other metrics": rel_text})
+    return pd.DataFrame(rows)

@@ -1,0 +1,236 @@
+"""Which metrics are really moving: trend slopes, period-over-period changes with the right test,
+seasonal decomposition and exponential-smoothing forecasts. statsmodels and scipy do the statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+__all__ = ["trend_tests", "change_tests", "forecast", "seasonal_components", "difference_test", "correct"]
+
+KEY = ["segment", "segment_value", "metric"]
+Z95 = 1.959963984540054
+
+
+def correct(p_values: pd.Series, alpha: float = 0.05) -> pd.Series:
+    """Benjamini-Hochberg q-values (statsmodels ``fdr_bh``); NaN p-values stay NaN."""
+    q = pd.Series(np.nan, index=p_values.index, dtype="float64")
+    ok = p_values.notna()
+    if ok.any():
+        q[ok] = multipletests(p_values[ok].to_numpy(dtype=float), alpha=alpha, method="fdr_bh")[1]
+    return q
+
+
+def _kind(metric: str, unit: str) -> str:
+    if metric == "nps" or metric.startswith("ces_net"):
+        return "nps"
+    if unit == "fraction":
+        return "proportion"
+    if unit in ("currency", "score", "seconds", "ratio"):
+        return "mean"
+    return "figure"
+
+
+def difference_test(a: pd.Series, b: pd.Series, confidence: float = 0.95) -> dict[str, float | str]:
+    """Test the difference a - b of two independent estimates (rows of the measure table).
+
+    * proportions (a share of counted units): two-proportion z-test (statsmodels
+      ``proportions_ztest``), Newcombe interval for the difference;
+    * NPS: z-test with the trinomial variance of each score;
+    * means: Welch's t-test from the summary statistics (scipy);
+    * medians: z-test with standard errors from the distribution-free intervals
+      (approximate);
+    * figures without sampling error (counts, totals, CAC): no test (p is NaN).
+    """
+    unit = str(a.get("unit", ""))
+    kind = _kind(str(a["metric"]), unit)
+    diff = float(a["value"] - b["value"])
+    out: dict[str, float | str] = {"difference": diff, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+                                   "test": "none (figure without sampling error)"}
+    if any(pd.isna(v) for v in (a["value"], b["value"])) or min(a["n"], b["n"]) < 2:
+        out["test"] = "none (too few observations)"
+        return out
+    if kind == "proportion" and not pd.isna(a.get("numerator")) and not pd.isna(b.get("numerator")):
+        k = np.array([a["numerator"], b["numerator"]], dtype=float).round()
+        n = np.array([a["denominator"], b["denominator"]], dtype=float)
+        if (k.sum() == 0) or (k.sum() == n.sum()):
+            out.update(p_value=1.0, test="two-proportion z-test (no variation)")
+            return out
+        _, p = proportions_ztest(k, n)
+        low, high = confint_proportions_2indep(k[0], n[0], k[1], n[1], method="newcomb", alpha=1 - confidence)
+        out.update(ci_low=float(low), ci_high=float(high), p_value=float(p), test="two-proportion z-test")
+        return out
+    se_a, se_b = float(a.get("se", np.nan)), float(b.get("se", np.nan))
+    if math.isnan(se_a) or math.isnan(se_b):
+        return out
+    se = math.hypot(se_a, se_b)
+    if kind == "mean" and "median" not in str(a.get("method", "")):
+        sd_a, sd_b = se_a * math.sqrt(a["n"]), se_b * math.sqrt(b["n"])
+        res = stats.ttest_ind_from_stats(a["value"], sd_a, a["n"], b["value"], sd_b, b["n"], equal_var=False)
+        df = (se_a**2 + se_b**2) ** 2 / (se_a**4 / (a["n"] - 1) + se_b**4 / (b["n"] - 1)) if se > 0 else np.inf
+        half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+        out.update(ci_low=diff - half, ci_high=diff + half, p_value=float(res.pvalue), test="Welch t-test")
+        return out
+    if se == 0:
+        out.update(p_value=1.0 if diff == 0 else 0.0, test="z-test (zero variance)")
+        return out
+    z = diff / se
+    half = stats.norm.ppf(0.5 + confidence / 2) * se
+    name = "z-test, trinomial NPS variance" if kind == "nps" else "z-test, SE from the median's interval"
+    out.update(ci_low=diff - half, ci_high=diff + half, p_value=float(2 * stats.norm.sf(abs(z))), test=name)
+    return out
+
+
+def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """The current period against the previous period and against a year earlier, every metric and segment.
+
+    ``table`` is :func:`engagement.measure.measure` output. All tests are
+    corrected together (Benjamini-Hochberg); ``q_value`` is the adjusted p.
+
+    Returns
+    -------
+    DataFrame
+        ``segment, segment_value, metric, comparison, period, against, value,
+        reference, difference, ci_low, ci_high, relative_change, p_value, test,
+        q_value, significant``.
+    """
+    ok = table[table.status == "ok"]
+    if metrics is not None:
+        ok = ok[ok.metric.isin(metrics)]
+    cur = ok[ok.period_role == "current"].set_index(KEY)
+    rows = []
+    for role, label in (("previous", "previous period"), ("year_ago", "a year earlier")):
+        ref = ok[ok.period_role == role].set_index(KEY)
+        for key in cur.index.intersection(ref.index):
+            a, b = cur.loc[key].copy(), ref.loc[key].copy()
+            a["metric"], b["metric"] = key[2], key[2]
+            res = difference_test(a, b)
+            rows.append({
+                "segment": key[0], "segment_value": key[1], "metric": key[2], "comparison": label,
+                "period": a["period"], "against": b["period"], "value": a["value"], "reference": b["value"],
+                "unit": a["unit"], **res,
+                "relative_change": res["difference"] / abs(b["value"]) if b["value"] else np.nan,
+            })
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["q_value"] = correct(out["p_value"], alpha)
+    out["significant"] = out["q_value"] < alpha
+    return out.sort_values(["metric", "segment", "segment_value", "comparison"], kind="stable").reset_index(drop=True)
+
+
+def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segment: str = "all",
+                periods: list[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Slope per period of each metric's series, with its interval and p-value.
+
+    Where each period's estimate has a standard error, weighted least squares
+    (statsmodels) with the known variances as weights, so noisier periods count
+    less, and the residual dispersion as a floor: the slope's variance is scaled
+    by max(1, estimated scale), so extra period-to-period noise widens the
+    interval but a short series is not penalised for having few residual degrees
+    of freedom (normal reference). Ordinary least squares with a t reference for
+    figures without standard errors. With fewer than 6 periods the Theil-Sen
+    slope (scipy, robust to one odd period) is reported as well. All slopes of
+    the call are corrected together (Benjamini-Hochberg).
+
+    ``series`` is :func:`engagement.measure.measure_series` output; ``periods``
+    restricts the window (e.g. the last year's quarters).
+    """
+    ok = series[(series.status == "ok") & (series.segment == segment)]
+    if metrics is not None:
+        ok = ok[ok.metric.isin(metrics)]
+    if periods is not None:
+        ok = ok[ok.period.isin(periods)]
+    order = {p: i for i, p in enumerate(dict.fromkeys(series.period))}
+    rows = []
+    for (value, metric), g in ok.groupby(["segment_value", "metric"], sort=True):
+        g = g.assign(t=g.period.map(order)).sort_values("t").dropna(subset=["value"])
+        if len(g) < 3:
+            continue
+        x = sm.add_constant(g.t.to_numpy(dtype=float))
+        y = g.value.to_numpy(dtype=float)
+        se = g.se.to_numpy(dtype=float)
+        weighted = np.all(np.isfinite(se)) and np.all(se > 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if weighted:
+                scale = max(1.0, float(sm.WLS(y, x, weights=1 / se**2).fit().scale))
+                fit = sm.WLS(y, x, weights=1 / se**2).fit(cov_type="fixed scale", cov_kwds={"scale": scale})
+            else:
+                fit = sm.OLS(y, x).fit()
+        low, high = fit.conf_int(alpha=alpha)[1]
+        row = {"segment": segment, "segment_value": value, "metric": metric, "periods": len(g),
+               "first_period": g.period.iloc[0], "last_period": g.period.iloc[-1], "slope": float(fit.params[1]),
+               "ci_low": float(low), "ci_high": float(high), "p_value": float(fit.pvalues[1]),
+               "method": "WLS on known variances, dispersion floor 1" if weighted else "OLS",
+               "unit": g.unit.iloc[0],
+               "mean_level": float(np.mean(y))}
+        if len(g) < 6:
+            ts = stats.theilslopes(y, g.t.to_numpy(dtype=float), alpha=1 - alpha)
+            row.update(theil_sen_slope=float(ts.slope), theil_sen_low=float(ts.low_slope),
+                       theil_sen_high=float(ts.high_slope))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["q_value"] = correct(out["p_value"], alpha)
+    out["significant"] = out["q_value"] < alpha
+    out["direction"] = np.where(~out["significant"], "flat", np.where(out["slope"] > 0, "up", "down"))
+    return out
+
+
+def forecast(series: pd.DataFrame, *, metric: str, horizon: int = 1, confidence: float = 0.95,
+             segment: str = "all", value: str = "all") -> pd.DataFrame:
+    """Forecast the next ``horizon`` periods with exponential smoothing and a prediction interval.
+
+    statsmodels' ETS model: additive errors with a damped additive trend when
+    there are at least 8 periods, simple exponential smoothing otherwise.
+    Returns ``period, value, ci_low, ci_high, method`` for the periods ahead.
+    """
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    g = series[(series.metric == metric) & (series.segment == segment) & (series.segment_value == value)
+               & (series.status == "ok")].dropna(subset=["value"])
+    if len(g) < 4:
+        return pd.DataFrame(columns=["period", "value", "ci_low", "ci_high", "method"])
+    y = g.value.to_numpy(dtype=float)
+    trend = len(g) >= 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ETSModel(pd.Series(y), error="add", trend="add" if trend else None, damped_trend=trend)
+        fit = model.fit(disp=False)
+        frame = fit.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=1 - confidence)
+    from engagement.measure.periods import parse_period
+
+    last = parse_period(g.period.iloc[-1])
+    return pd.DataFrame({
+        "period": [last.shift(k).label for k in range(1, horizon + 1)],
+        "value": frame["mean"].to_numpy(), "ci_low": frame["pi_lower"].to_numpy(),
+        "ci_high": frame["pi_upper"].to_numpy(),
+        "method": "ETS, damped additive trend" if trend else "simple exponential smoothing",
+    })
+
+
+def seasonal_components(monthly: pd.DataFrame, *, metric: str, segment: str = "all",
+                        value: str = "all") -> pd.DataFrame | None:
+    """Trend, seasonal and residual parts of a monthly series (statsmodels ``seasonal_decompose``).
+
+    Needs two full years (24 months) or more; returns None otherwise.
+    """
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    g = monthly[(monthly.metric == metric) & (monthly.segment == segment) & (monthly.segment_value == value)
+                & (monthly.status == "ok")].dropna(subset=["value"])
+    if len(g) < 24:
+        return None
+    res = seasonal_decompose(g.value.to_numpy(dtype=float), period=12, model="additive")
+    return pd.DataFrame({"period": g.period.to_numpy(), "observed": res.observed, "trend": res.trend,
+                         "seasonal": res.seasonal, "residual": res.resid})

@@ -1,0 +1,189 @@
+"""Analysis: tests checked against independent computations, planted effects found, the null finds nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import engagement as eg
+from engagement.analysis.relations import associations, customer_summary, spearman_interval
+from engagement.analysis.segments import segment_tests
+from engagement.analysis.survival import kaplan_meier, lifetimes, logrank
+from engagement.analysis.trends import change_tests, difference_test, forecast, trend_tests
+from engagement.data.demo import write_demo
+from engagement.data.load import default_demo_path
+from engagement.measure import measure, measure_series, rfm_summary
+
+
+def _row(metric, value, n, se=np.nan, numerator=np.nan, denominator=np.nan, unit="fraction", method=""):
+    return pd.Series({"metric": metric, "value": value, "n": n, "se": se, "numerator": numerator,
+                      "denominator": denominator, "unit": unit, "method": method})
+
+
+# --- independent computations ----------------------------------------------------------------
+
+
+def test_two_proportion_test_worked_by_hand():
+    a = _row("churn_rate", 30 / 200, 200, numerator=30, denominator=200)
+    b = _row("churn_rate", 20 / 200, 200, numerator=20, denominator=200)
+    res = difference_test(a, b)
+    pooled = 50 / 400
+    z = (0.15 - 0.10) / math.sqrt(pooled * (1 - pooled) * (1 / 200 + 1 / 200))  # 1.5119
+    assert res["difference"] == pytest.approx(0.05)
+    assert res["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+    assert res["p_value"] == pytest.approx(0.1306, abs=1e-4)
+
+
+def test_welch_from_summaries_equals_scipy_on_raw_data():
+    rng = np.random.default_rng(4)
+    x, y = rng.gamma(4, 15, 300), rng.gamma(4, 17, 250)
+    a, b = eg.average_order_value(x), eg.average_order_value(y)
+    res = difference_test(_row("aov", a.value, a.n, a.details["se"], unit="currency"),
+                          _row("aov", b.value, b.n, b.details["se"], unit="currency"))
+    assert res["p_value"] == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue, rel=1e-9)
+
+
+def test_nps_difference_matches_the_metric_function():
+    a, b = [10] * 60 + [8] * 10 + [0] * 30, [10] * 40 + [8] * 20 + [0] * 40
+    ra, rb = eg.nps(a), eg.nps(b)
+    res = difference_test(_row("nps", ra.value, ra.n, ra.details["se"], unit="points"),
+                          _row("nps", rb.value, rb.n, rb.details["se"], unit="points"))
+    assert res["p_value"] == pytest.approx(eg.nps_difference(a, b).details["p_value"])
+
+
+def test_logrank_and_kaplan_meier_on_the_freireich_leukaemia_data():
+    # Freireich et al. (1963) remission times in weeks; the log-rank chi-square is 16.79
+    # (Kleinbaum & Klein, Survival Analysis, ch. 2).
+    placebo = [1, 1, 2, 2, 3, 4, 4, 5, 5, 8, 8, 8, 8, 11, 11, 12, 12, 15, 17, 22, 23]
+    drug = [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35]
+    drug_event = [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    lives = pd.DataFrame({"duration": placebo + drug, "event": [1] * 21 + drug_event,
+                          "segment_value": ["placebo"] * 21 + ["6-MP"] * 21})
+    assert logrank(lives)["chi2"] == pytest.approx(16.79, abs=0.01)
+    curves, medians = kaplan_meier(lives)
+    med = medians.set_index("segment_value")["median"]
+    assert med["placebo"] == 8 and med["6-MP"] == 23
+    # S(6) for 6-MP by hand: 21 at risk, 3 events -> 18/21
+    drug_curve = curves[curves.segment_value == "6-MP"].set_index("time")
+    assert drug_curve.loc[6.0, "survival"] == pytest.approx(18 / 21)
+
+
+def test_spearman_interval_by_hand():
+    low, high = spearman_interval(0.5, 103)
+    z, se = math.atanh(0.5), math.sqrt((1 + 0.125) / 100)
+    assert (low, high) == pytest.approx((math.tanh(z - 1.959964 * se), math.tanh(z + 1.959964 * se)), abs=1e-6)
+
+
+def test_weighted_trend_slope_matches_numpy():
+    periods = ["2023Q1", "2023Q2", "2023Q3", "2023Q4", "2024Q1", "2024Q2"]
+    value = np.array([10.0, 12.5, 13.0, 16.0, 17.5, 20.0])
+    se = np.array([1.0, 0.8, 1.2, 0.9, 1.1, 1.0])
+    s = pd.DataFrame({"period": periods, "segment": "all", "segment_value": "all", "metric": "aov", "value": value,
+                      "se": se, "status": "ok", "unit": "currency"})
+    t = trend_tests(s).iloc[0]
+    slope = np.polyfit(np.arange(6), value, 1, w=1 / se)[0]
+    assert t.slope == pytest.approx(slope) and t.direction == "up"
+    f = forecast(s, metric="aov", horizon=2)
+    assert f.period.tolist() == ["2024Q3", "2024Q4"] and (f.ci_low < f.value).all() and (f.value < f.ci_high).all()
+
+
+# --- the planted demo ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo():
+    ds = eg.load(default_demo_path())
+    table = measure(ds, "2024Q4")
+    return ds, table
+
+
+def _sig(frame: pd.DataFrame, **where) -> pd.Series:
+    m = np.ones(len(frame), dtype=bool)
+    for k, v in where.items():
+        m &= frame[k] == v
+    rows = frame[m]
+    assert len(rows) == 1, where
+    return rows.iloc[0]
+
+
+def test_planted_changes_in_q4_are_detected(demo):
+    _, table = demo
+    ch = change_tests(table)
+    prev = ch[ch.comparison == "previous period"]
+    churn = _sig(prev, metric="churn_rate", segment="plan", segment_value="basic")
+    assert churn.significant and churn.difference > 0
+    frt = _sig(prev, metric="first_response_time", segment="all", segment_value="all")
+    assert frt.significant and frt.difference > 0
+    csat = _sig(prev, metric="csat", segment="all", segment_value="all")
+    assert csat.significant and csat.difference < 0
+    nps = _sig(prev, metric="nps", segment="all", segment_value="all")
+    assert nps.significant and nps.difference < 0
+    # churn in the other plans did not rise significantly
+    for plan in ("standard", "premium"):
+        other = _sig(prev, metric="churn_rate", segment="plan", segment_value=plan)
+        assert not (other.significant and other.difference > 0)
+
+
+def test_planted_trends_are_detected(demo):
+    ds, _ = demo
+    series = measure_series(ds, "2024Q4", periods=4, segments=[])
+    tr = trend_tests(series, metrics=["aov", "nps"])
+    aov = _sig(tr, metric="aov")
+    assert aov.direction == "up"
+    nps_first_three = trend_tests(series, metrics=["nps"], periods=["2024Q1", "2024Q2", "2024Q3"])
+    assert _sig(nps_first_three, metric="nps").direction == "up"
+
+
+def test_planted_segment_gaps_are_detected(demo):
+    _, table = demo
+    seg = segment_tests(table)
+    premium = _sig(seg, metric="aov", segment="plan", segment_value="premium")
+    assert premium.significant and premium.difference > 0
+    tenure = _sig(seg, metric="nps", segment="tenure_band", segment_value="more than 1 year")
+    assert tenure.significant and tenure.difference > 0
+    cac = table[(table.metric == "cac") & (table.segment == "acquisition_channel") & (table.period_role == "current")]
+    cac = cac.set_index("segment_value").value
+    assert cac["paid_social"] > 2 * cac.drop("paid_social").max()
+
+
+def test_planted_relationships_are_detected(demo):
+    ds, _ = demo
+    orders = ds["orders"]
+    rfm = rfm_summary(orders, calibration_end="2024-12-31")
+    bg, gg = eg.BGNBD.fit(rfm), eg.GammaGamma.fit(rfm)
+    rfm["clv"] = eg.customer_lifetime_value(bg, gg, rfm)
+    summary = customer_summary(ds, "2024Q4", clv=rfm)
+    assoc = associations(summary, variables=["nps", "churned", "aov", "clv"]).set_index(["variable", "other"])
+    assert assoc.loc[("nps", "clv"), "direction"] == "positive"
+    assert assoc.loc[("nps", "churned"), "direction"] == "negative"
+    assert assoc.loc[("aov", "clv"), "direction"] == "positive"
+
+
+def test_survival_by_plan_on_demo(demo):
+    ds, _ = demo
+    lives = lifetimes(ds, by="plan")
+    curves, medians = kaplan_meier(lives)
+    assert set(medians.segment_value) == {"basic", "premium", "standard"}
+    assert (curves.groupby("segment_value").survival.apply(lambda s: s.is_monotonic_decreasing)).all()
+    assert 0 <= logrank(lives)["p_value"] <= 1
+
+
+# --- the null demo ---------------------------------------------------------------------------
+
+
+def test_null_dataset_yields_at_most_five_percent_significant(tmp_path):
+    write_demo(tmp_path, 4000, seed=11, mode="null")
+    ds = eg.load(tmp_path)
+    table = measure(ds, "2024Q4")
+    ch, seg = change_tests(table), segment_tests(table)
+    tested = pd.concat([ch[["p_value", "significant"]], seg[["p_value", "significant"]]]).dropna(subset=["p_value"])
+    assert len(tested) > 200
+    assert tested.significant.mean() <= 0.05
+    summary = customer_summary(ds, "2024Q4")
+    # churned vs activity is linked by construction (leavers stop being active), so it is not in the null test
+    assoc = associations(summary, variables=["nps", "csat", "churned", "aov"])
+    assert assoc.significant.mean() <= 0.05
