@@ -174,14 +174,16 @@ _SPECS: list[MetricSpec] = [
     ),
     MetricSpec(
         "product_usage_rate", "Product usage rate", "activity",
-        "Share of customers who used the product in the period.", "customers with a value event / customers",
+        "Share of the customers present from the period's start who used the product in it.",
+        "customers at start with a value event / customers at start",
         r"\frac{A}{C}", "fraction", True, ("events.customer_id", "customers.customer_id"), "product_usage_rate",
         "Insight into customer behaviour with the product.", "Needs product tracking.", "usage",
     ),
     MetricSpec(
         "engagement_rate", "Customer engagement rate", "activity",
-        "Share of customers who engaged on any channel (product, email click, purchase, survey) in the period.",
-        "engaged customers / customers", r"\frac{E}{C}", "fraction", True,
+        "Share of the customers present from the period's start who engaged on any channel (product, email "
+        "click, purchase, survey, web visit) in it.",
+        "engaged customers at start / customers at start", r"\frac{E}{C}", "fraction", True,
         ("events.customer_id", "customers.customer_id"), "engagement_rate",
         "Frequency of interaction across channels.", "'Engaged' is a declared rule; change it and the number moves.",
         "usage",

@@ -33,7 +33,7 @@ __all__ = ["render_report", "notebook_paths", "workspace", "REPO_ROOT", "refresh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO_ROOT / "notebooks"
-RUNNER_PARAMETERS = ("period", "data_source", "out_dir")
+RUNNER_PARAMETERS = ("period", "data_source", "out_dir", "history_dir")
 REMOVE_TAGS = ("parameters", "injected-parameters", "papermill-error-cell-tag", "remove-cell")
 WORK = "work"
 KERNEL = "python3"
@@ -192,7 +192,7 @@ def render_report(
             print(f"error: unknown parameter(s) {unknown}; the notebooks declare {sorted(known - set(RUNNER_PARAMETERS))}",
                   file=sys.stderr)
         if clash:
-            print(f"error: {clash} are set with --period/--data/--out, not -p", file=sys.stderr)
+            print(f"error: {clash} are set by the runner (--period/--data/--out), not -p", file=sys.stderr)
         return 2
     root = Path(out).resolve()
     target = root / period
@@ -208,7 +208,7 @@ def render_report(
     work = staging / WORK
     work.mkdir(parents=True)
     source = str(Path(data).resolve()) if data else None
-    base = {"period": period, "data_source": source, "out_dir": str(work), **extra}
+    base = {"period": period, "data_source": source, "out_dir": str(work), "history_dir": str(root), **extra}
     executed = []
     _say(progress, f"Rendering the {period} report ({len(paths)} notebooks) ...")
     for i, nb in enumerate(paths, start=1):
@@ -237,7 +237,7 @@ def render_report(
     quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
     manifest = {
         "period": period,
-        "parameters": {k: v for k, v in base.items() if k != "out_dir"},
+        "parameters": {k: v for k, v in base.items() if k not in ("out_dir", "history_dir")},
         "package_version": __version__,
         "notebooks": [p.name for p in executed],
         "outputs": ["report.html", *written],

@@ -28,8 +28,8 @@ def _row(metric, value, n, se=np.nan, numerator=np.nan, denominator=np.nan, unit
 
 
 def test_two_proportion_test_worked_by_hand():
-    a = _row("churn_rate", 30 / 200, 200, numerator=30, denominator=200)
-    b = _row("churn_rate", 20 / 200, 200, numerator=20, denominator=200)
+    a = _row("churn_rate", 30 / 200, 200, se=(0.15 * 0.85 / 200) ** 0.5, numerator=30, denominator=200)
+    b = _row("churn_rate", 20 / 200, 200, se=(0.1 * 0.9 / 200) ** 0.5, numerator=20, denominator=200)
     res = difference_test(a, b)
     pooled = 50 / 400
     z = (0.15 - 0.10) / math.sqrt(pooled * (1 - pooled) * (1 / 200 + 1 / 200))  # 1.5119
@@ -187,3 +187,9 @@ def test_null_dataset_yields_at_most_five_percent_significant(tmp_path):
     # churned vs activity is linked by construction (leavers stop being active), so it is not in the null test
     assoc = associations(summary, variables=["nps", "csat", "churned", "aov"])
     assert assoc.significant.mean() <= 0.05
+
+
+def test_ratios_of_population_counts_are_not_tested():
+    a = _row("follower_growth_rate", 0.054, 5000, numerator=270, denominator=5000)
+    b = _row("follower_growth_rate", 0.037, 5000, numerator=185, denominator=5000)
+    assert np.isnan(difference_test(a, b)["p_value"])

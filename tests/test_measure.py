@@ -96,10 +96,10 @@ def test_activity_dau_mau_stickiness_usage(raw, table):
     assert value(table, "mau").value == pytest.approx(monthly.mean())
     assert value(table, "stickiness").value == pytest.approx(dau / monthly.mean())
     c = raw["customers"]
-    active = c[(c.signup_at < E) & (c.cancelled_at.isna() | (c.cancelled_at >= S))]
-    users = ev.customer_id.isin(active.customer_id).groupby(ev.customer_id).any().sum()
+    at_start = c[(c.signup_at < S) & (c.cancelled_at.isna() | (c.cancelled_at >= S))]
+    users = at_start.customer_id.isin(ev.customer_id).sum()
     got = value(table, "product_usage_rate")
-    assert (got.numerator, got.denominator) == (users, len(active))
+    assert (got.numerator, got.denominator) == (users, len(at_start))
 
 
 def test_first_week_engagement(raw, table):

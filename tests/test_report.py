@@ -25,11 +25,12 @@ def rendered(tmp_path_factory) -> Path:
 
 def test_report_has_every_section_and_output(rendered):
     names = {p.name for p in rendered.iterdir()}
-    assert {"report.html", "metrics.csv", "manifest.json"} <= names
+    assert {"report.html", "metrics.csv", "manifest.json", "findings.json", "action_plan.csv"} <= names
     assert {p.name for p in notebook_paths()} <= names
     html = (rendered / "report.html").read_text()
-    for heading in ["1. Define", "2. Select", "3. Measure", "4. Analyse", "Data quality", "Headline figures",
-                    "Predictive customer lifetime value", "Contents"]:
+    for heading in ["1. Define", "2. Select", "3. Measure", "4. Analyse", "5. Interpret", "6. Act",
+                    "Data quality", "Headline figures", "Predictive customer lifetime value", "The action plan",
+                    "The trend analysis table", "Contents"]:
         assert heading in html, heading
     assert "import engagement" not in html  # code hidden
     assert 'id="1.-Define:-customer-engagement-and-how-we-measure-it"' in html  # TOC anchors resolve
@@ -101,3 +102,15 @@ def test_parameters_papermill_cannot_read_are_refused(tmp_path, capsys):
     nbformat.write(nb, tmp_path / "01_x.ipynb")
     assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[tmp_path / "01_x.ipynb"]) == 2
     assert "cannot read parameter(s) ['period']" in capsys.readouterr().err
+
+
+def test_planted_effects_are_stated_among_the_reports_findings(rendered):
+    from tests.test_findings import matches
+
+    found = pd.read_json(rendered / "findings.json", orient="records")
+    truth = json.loads((Path(__file__).resolve().parents[1] / "data" / "demo" / "ground_truth.json").read_text())
+    assert [e["id"] for e in truth["effects"] if matches(found, e).empty] == []
+    html = (rendered / "report.html").read_text()
+    assert "Customer churn rate in the basic plan rose" in html
+    plan = pd.read_csv(rendered / "action_plan.csv")
+    assert len(plan) >= 5 and plan.loc[0, "metric"] == "churn_rate"

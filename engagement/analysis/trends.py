@@ -58,6 +58,9 @@ def difference_test(a: pd.Series, b: pd.Series, confidence: float = 0.95) -> dic
     if any(pd.isna(v) for v in (a["value"], b["value"])) or min(a["n"], b["n"]) < 2:
         out["test"] = "none (too few observations)"
         return out
+    sampled = not (pd.isna(a.get("se", np.nan)) or pd.isna(b.get("se", np.nan)))
+    if kind == "proportion" and not sampled:
+        return out  # a ratio of population counts (stickiness, follower growth): no sampling error to test
     if kind == "proportion" and not pd.isna(a.get("numerator")) and not pd.isna(b.get("numerator")):
         k = np.array([a["numerator"], b["numerator"]], dtype=float).round()
         n = np.array([a["denominator"], b["denominator"]], dtype=float)

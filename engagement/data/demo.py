@@ -412,7 +412,7 @@ def _spend(c: pd.DataFrame, rng: np.random.Generator, fx: Effects) -> pd.DataFra
             new = int(counts.iloc[mi, ch])
             spend = round(fx.cac[ch] * new * rng.uniform(0.9, 1.1), 2)
             impressions = int(spend * 40 * rng.uniform(0.8, 1.2)) if name.startswith("paid") else None
-            clicks = int(impressions * 0.02 * rng.uniform(0.8, 1.2)) if impressions is not None else None
+            clicks = int(rng.binomial(impressions, 0.02)) if impressions is not None else None
             rows.append((month.date(), name, spend, impressions, clicks))
     frame = pd.DataFrame(rows, columns=["period_start", "channel", "spend", "impressions", "clicks"])
     frame["impressions"] = frame["impressions"].astype("Int64")

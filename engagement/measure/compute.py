@@ -304,12 +304,13 @@ def _aggregate(facts: ir.Table, seg: ir.Table) -> ir.Table:
     if "n_orders" in facts.columns:
         aggs["buyers"] = _i(j.n_orders > 0).sum()
     if "n_events" in facts.columns:
-        aggs["users"] = _i(j.n_events > 0).sum()
+        aggs["users_at_start"] = _i((j.n_events > 0) & (j.at_start == 1)).sum()
     engaged = ibis.literal(False)
     for c in ("n_events", "n_orders", "clicked", "responses", "n_sessions"):
         if c in facts.columns:
             engaged = engaged | (j[c] > 0)
-    aggs["engaged"] = _i(engaged & (j.active == 1)).sum()
+    # customers present all period from its start: new customers' shorter exposure would bias the rate
+    aggs["engaged"] = _i(engaged & (j.at_start == 1)).sum()
     if "fw_complete" in facts.columns:
         aggs["fw_n"] = _i((j.new == 1) & (j.fw_complete == 1)).sum()
     return j.group_by(["segment", "segment_value"]).aggregate(**aggs)
@@ -462,12 +463,12 @@ def _row_metrics(r: Mapping[str, Any], have: set[str], conf: float, period: Peri
         out.append(MetricResult(metric="stickiness", value=dau / mau if mau else NAN, ci_low=NAN, ci_high=NAN,
                                 n=int(round(mau)), method="mean DAU / mean calendar-month MAU", numerator=dau,
                                 denominator=mau, unit="fraction"))
-        out.append(M.product_usage_rate(int(g("users")), active, confidence=conf) if active
+        out.append(M.product_usage_rate(int(g("users_at_start")), at_start, confidence=conf) if at_start
                    else _nan("product_usage_rate", "fraction"))
         if "fw_n" in r:
             out.append(_proportion("first_week_engagement", int(g("fw_engaged")), int(g("fw_n")), conf,
                                    f"new customers active on >= {fw_min_days} of days 0-6 (complete weeks only)"))
-    out.append(M.engagement_rate(int(g("engaged")), active, confidence=conf) if active
+    out.append(M.engagement_rate(int(g("engaged")), at_start, confidence=conf) if at_start
                else _nan("engagement_rate", "fraction"))
     if "pageviews" in have:
         out.extend(_web_metrics(g, conf))

@@ -110,6 +110,10 @@ def stickiness(dau: Any, mau: int) -> MetricResult:
 def product_usage_rate(active: int, customers: int, *, confidence: float = 0.95) -> MetricResult:
     """Share of customers who used the product (any value event) in the period.
 
+    Measure it over the customers present from the period's start (the
+    measurement layer does): customers who joined mid-period had less time to
+    use it, and mixing them in makes the rate move with the acquisition rate.
+
     Examples
     --------
     >>> import engagement as eg

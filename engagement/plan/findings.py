@@ -1,0 +1,328 @@
+"""From statistics to findings: structured, ranked, with the evidence and a sentence a manager can read.
+
+A finding is made only from a statistically supported result (Benjamini-Hochberg
+q < alpha), except for figures without sampling error (CAC per channel, which is
+a ratio of totals), whose gaps are reported when they exceed a stated ratio.
+Everything else is summarised as "no significant change".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from engagement import catalog
+from engagement.present import format_value
+
+__all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
+
+#: Default targets where a published benchmark gives one (catalogue sources); pass your own.
+DEFAULT_TARGETS: dict[str, float] = {"email_open_rate": 0.21, "email_click_rate": 0.026,
+                                     "unsubscribe_rate": 0.0026, "clv_cac_ratio": 3.0}
+FINDING_COLUMNS = ["rank", "metric", "metric_name", "kind", "period", "segment", "segment_value", "direction",
+                   "change", "value", "reference", "effect", "ci_low", "ci_high", "unit", "p_value", "q_value",
+                   "severity", "impact", "impact_basis", "score", "sentence"]
+#: the kinds of finding that are movements (as opposed to levels, gaps and relationships)
+MOVEMENTS = ("change_vs_previous", "change_vs_last_year", "trend")
+#: customer-level volumes that all grow with the time a customer has been around
+EXPOSURE = {"orders", "spend", "clv", "active_days"}
+#: segment gaps that hold by definition, not behaviour: referred customers come through the referral channel;
+#: value tiers are cut by spending, so spend metrics differ across them by construction
+TAUTOLOGICAL_GAPS = {("referral_rate", "acquisition_channel"), ("aov", "value_tier"), ("revenue", "value_tier"),
+                     ("purchase_frequency", "value_tier"), ("clv", "value_tier"), ("orders", "value_tier")}
+VARIABLE_METRIC = {"nps": "nps", "csat": "csat", "aov": "aov", "churned": "churn_rate", "clv": "clv",
+                   "active_days": "product_usage_rate", "orders": "purchase_frequency", "spend": "revenue"}
+
+
+def _name(metric: str) -> str:
+    return catalog.get(metric).name if metric in catalog.CATALOG else metric.replace("_", " ")
+
+
+def _better(metric: str, delta: float) -> str:
+    hib = catalog.get(metric.removesuffix("_mean")).higher_is_better if metric.removesuffix("_mean") in \
+        catalog.CATALOG else None
+    if hib is None or delta == 0:
+        return "neutral"
+    return "better" if (delta > 0) == hib else "worse"
+
+
+def _delta(value: float, unit: str) -> str:
+    """A difference as a reader says it: percentage points for rates, points for NPS."""
+    if unit == "fraction":
+        return f"{100 * value:+.1f} points"
+    if unit == "points":
+        return f"{value:+.1f} points"
+    sign = "+" if value >= 0 else "-"
+    return sign + format_value(abs(value), unit)
+
+
+def _q(q: float) -> str:
+    if q is None or (isinstance(q, float) and math.isnan(q)):
+        return "exact figure, no sampling error"
+    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
+
+
+def _scope(segment: str, value: str) -> str:
+    """The segment as words: " in the basic plan", " for customers acquired through paid_social"."""
+    if segment == "all":
+        return ""
+    phrases = {
+        "plan": f" in the {value} plan",
+        "acquisition_channel": f" for customers acquired through {value}",
+        "region": f" in the {value} region",
+        "tenure_band": " for customers new this period" if value == "new this period"
+        else f" for customers of {value}'s tenure" if value == "more than 1 year"
+        else f" for customers of {value} tenure",
+        "new_vs_returning": f" for {value} customers",
+        "value_tier": " for customers who bought nothing last year" if value == "none"
+        else f" for {value}-value customers",
+        "platform": f" on {value}",
+    }
+    return phrases.get(segment, f" for {segment.replace('_', ' ')} {value}")
+
+
+def _severity(q: float, rel: float, impact: float) -> str:
+    if (not math.isnan(impact) and impact >= 10_000) or (q < 0.001 and abs(rel) >= 0.10):
+        return "high"
+    if q < 0.01 or abs(rel) >= 0.10:
+        return "medium"
+    return "low"
+
+
+def _segment_value_at_risk(table: pd.DataFrame, segment: str, value: str, clv: pd.DataFrame | None) -> float:
+    """Mean value of a customer of this segment: predicted CLV where given (the overall predicted mean for
+    segments without their own), else the simple CLV of the measure table."""
+    if clv is not None and len(clv):
+        hit = clv[(clv.segment == segment) & (clv.segment_value == value)]
+        if not len(hit):  # one basis for every segment: the overall predicted mean, not the simple formula
+            hit = clv[clv.segment == "all"]
+        if len(hit):
+            return float(hit.mean_clv.iloc[0])
+    row = table[(table.metric == "clv") & (table.segment == segment) & (table.segment_value == value)
+                & (table.period_role == "current") & (table.status == "ok")]
+    return float(row.value.iloc[0]) if len(row) else math.nan
+
+
+def _impact(metric: str, kind: str, r: pd.Series, table: pd.DataFrame, clv: pd.DataFrame | None) -> tuple[float, str]:
+    cur = table[(table.segment == r.segment) & (table.segment_value == r.segment_value)
+                & (table.period_role == "current")]
+
+    def get(m: str, col: str = "value") -> float:
+        hit = cur[cur.metric == m]
+        return float(hit[col].iloc[0]) if len(hit) else math.nan
+
+    if metric == "churn_rate" and kind.startswith("change") and r.effect > 0:
+        at_start = get("churn_rate", "denominator")
+        per = _segment_value_at_risk(table, r.segment, r.segment_value, clv)
+        excess = r.effect * at_start
+        if not math.isnan(per):
+            return excess * per, f"{excess:,.0f} more customers lost than at the earlier rate x ${per:,.0f} each"
+    if metric == "aov" and kind.startswith("change"):
+        orders = get("orders")
+        if not math.isnan(orders):
+            return abs(r.effect) * orders, f"{_delta(r.effect, 'currency')} per order x {orders:,.0f} orders"
+    if metric == "conversion_rate" and kind.startswith("change"):
+        sessions, aov = get("website_visits"), get("aov")
+        if not (math.isnan(sessions) or math.isnan(aov)):
+            return abs(r.effect) * sessions * aov, "change in converting sessions x average order value"
+    return math.nan, "no money estimate: ranked by its relative size and confidence"
+
+
+def findings(
+    table: pd.DataFrame,
+    *,
+    changes: pd.DataFrame,
+    segments: pd.DataFrame,
+    trends: pd.DataFrame,
+    relations: pd.DataFrame | None = None,
+    clv_by_segment: pd.DataFrame | None = None,
+    targets: dict[str, float] | None = None,
+    alpha: float = 0.05,
+    figure_gap_ratio: float = 1.5,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Turn the analysis results into ranked findings.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`engagement.measure.measure` output (current, previous, year ago).
+    changes, segments, trends : DataFrame
+        :func:`~engagement.analysis.change_tests`, :func:`~engagement.analysis.segment_tests`,
+        :func:`~engagement.analysis.trend_tests` outputs.
+    relations : DataFrame, optional
+        :func:`~engagement.analysis.associations` output (customer level).
+    clv_by_segment : DataFrame, optional
+        ``segment, segment_value, mean_clv``: the value at risk per lost customer.
+    targets : dict, optional
+        Metric id -> target value; default :data:`DEFAULT_TARGETS`. A level finding
+        is made when the whole interval is on the wrong side of the target.
+    alpha : float, default 0.05
+        Largest q-value that makes a finding.
+    figure_gap_ratio : float, default 1.5
+        For figures without sampling error (CAC): a segment value more than this
+        many times the median of the others is a finding.
+    metrics : list of str, optional
+        Restrict to these metrics (relationships are kept when they involve one).
+
+    Returns
+    -------
+    DataFrame
+        One row per finding (:data:`FINDING_COLUMNS`), ranked: deteriorations
+        first, then by money impact, severity and relative size x confidence.
+    """
+    targets = DEFAULT_TARGETS if targets is None else targets
+    rows: list[dict] = []
+    keep = (lambda m: True) if metrics is None else (lambda m: m in metrics)
+    for r in changes[changes.significant & (changes.q_value < alpha)].itertuples():
+        if not keep(r.metric):
+            continue
+        kind = "change_vs_previous" if r.comparison == "previous period" else "change_vs_last_year"
+        rows.append({"metric": r.metric, "kind": kind, "period": r.period, "segment": r.segment,
+                     "segment_value": r.segment_value, "value": r.value, "reference": r.reference,
+                     "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
+                     "p_value": r.p_value, "q_value": r.q_value, "against": r.against})
+    for r in segments[segments.significant & (segments.q_value < alpha)].itertuples():
+        if keep(r.metric) and (r.metric, r.segment) not in TAUTOLOGICAL_GAPS:
+            rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
+                         "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
+                         "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
+                         "p_value": r.p_value, "q_value": r.q_value})
+    for r in trends[trends.significant & (trends.q_value < alpha)].itertuples() if len(trends) else []:
+        # scale figures (counts, totals) grow with the business and carry no sampling error: charts, not findings
+        if keep(r.metric) and r.method != "OLS":
+            rows.append({"metric": r.metric, "kind": "trend", "period": f"{r.first_period}-{r.last_period}",
+                         "segment": r.segment, "segment_value": r.segment_value, "value": r.slope,
+                         "reference": 0.0, "effect": r.slope, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                         "unit": r.unit, "p_value": r.p_value, "q_value": r.q_value, "periods": r.periods})
+    current = table[(table.period_role == "current") & (table.status == "ok")]
+    for metric, target in targets.items():
+        hit = current[(current.metric == metric) & (current.segment == "all")]
+        if not len(hit) or not keep(metric):
+            continue
+        r = hit.iloc[0]
+        if any(math.isnan(v) for v in (r.ci_low, r.ci_high)):
+            continue
+        beyond = r.ci_high < target or r.ci_low > target
+        if beyond:
+            rows.append({"metric": metric, "kind": "level_vs_target", "period": r.period, "segment": "all",
+                         "segment_value": "all", "value": r.value, "reference": target, "effect": r.value - target,
+                         "ci_low": r.ci_low - target, "ci_high": r.ci_high - target, "unit": r.unit,
+                         "p_value": math.nan, "q_value": 0.0})
+    cac = current[(current.metric == "cac") & (current.segment == "acquisition_channel")]
+    if len(cac) >= 3 and keep("cac"):
+        for r in cac.itertuples():
+            others = cac[cac.segment_value != r.segment_value].value.median()
+            if others and r.value > figure_gap_ratio * others:
+                rows.append({"metric": "cac", "kind": "segment_gap", "period": r.period, "segment": r.segment,
+                             "segment_value": r.segment_value, "value": r.value, "reference": others,
+                             "effect": r.value - others, "ci_low": math.nan, "ci_high": math.nan, "unit": r.unit,
+                             "p_value": math.nan, "q_value": math.nan})
+    if relations is not None and len(relations):
+        for r in relations[relations.significant & (relations.q_value < alpha)].itertuples():
+            m1, m2 = VARIABLE_METRIC.get(r.variable), VARIABLE_METRIC.get(r.other)
+            if m1 is None or m2 is None or not (keep(m1) or keep(m2)):
+                continue
+            if {r.variable, r.other} <= EXPOSURE or {r.variable, r.other} in ({"active_days", "churned"},
+                                                                              {"spend", "aov"}):
+                continue  # by construction: volumes grow with tenure, leavers stop, spend sums the orders AOV averages
+            rows.append({"metric": m1, "kind": "relationship", "period": "", "segment": "all",
+                         "segment_value": "all", "value": r.rho, "reference": 0.0, "effect": r.rho,
+                         "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": "rho", "p_value": r.p_value,
+                         "q_value": r.q_value, "other_metric": m2, "n": r.n})
+    if not rows:
+        return pd.DataFrame(columns=FINDING_COLUMNS)
+    out = pd.DataFrame(rows)
+    # a segment that holds the same customers as the whole base repeats the base's finding: keep the base's
+    sig = out.assign(_v=out.value.round(9), _r=out.reference.round(9))
+    base_keys = set(map(tuple, sig.loc[sig.segment == "all", ["metric", "kind", "_v", "_r"]].to_numpy().tolist()))
+    same_as_base = np.array([tuple(k) in base_keys for k in sig[["metric", "kind", "_v", "_r"]].to_numpy().tolist()],
+                            dtype=bool)
+    repeat = (sig.segment != "all").to_numpy() & same_as_base
+    out = out[~repeat].reset_index(drop=True)
+    out["metric_name"] = out.metric.map(_name)
+    sentences, directions, changes_, impacts, bases, severities, scores = [], [], [], [], [], [], []
+    for r in out.itertuples():
+        sentence, direction, change = _sentence(r)
+        impact, basis = _impact(r.metric, r.kind, r, table, clv_by_segment) if r.kind != "relationship" \
+            else (math.nan, "a relationship, not a movement")
+        if not math.isnan(impact) and direction == "worse":
+            sentence += f"; about ${impact:,.0f} of {'lifetime value is at risk' if r.metric == 'churn_rate' else 'revenue is affected'}."
+        else:
+            sentence += "."
+        rel = r.effect / abs(r.reference) if r.reference not in (0, 0.0) and not pd.isna(r.reference) else \
+            (r.effect if r.kind == "relationship" else 0.0)
+        q = 0.0 if pd.isna(r.q_value) else r.q_value
+        sentences.append(sentence)
+        directions.append(direction)
+        changes_.append(change)
+        impacts.append(impact)
+        bases.append(basis)
+        severities.append(_severity(q, rel, impact))
+        scores.append(abs(rel) * (1 - min(q, 1)) * (1.5 if direction == "worse" else 1.0))
+    out["sentence"], out["direction"], out["change"] = sentences, directions, changes_
+    out["impact"], out["impact_basis"], out["severity"], out["score"] = impacts, bases, severities, scores
+    order = {"high": 0, "medium": 1, "low": 2}
+    out["_money"] = out.impact.fillna(-1)
+    out["_sev"] = out.severity.map(order)
+    out["_worse"] = (out.direction != "worse").astype(int)  # deteriorations first: they need action
+    out = out.sort_values(["_worse", "_money", "_sev", "score", "metric", "segment", "segment_value"],
+                          ascending=[True, False, True, False, True, True, True], kind="stable")
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out[FINDING_COLUMNS].reset_index(drop=True)
+
+
+def _sentence(r: pd.Series) -> tuple[str, str, str]:
+    name, scope, unit = _name(r.metric), _scope(r.segment, r.segment_value), r.unit
+    ci = "" if pd.isna(r.ci_low) else f", 95% CI {_delta(r.ci_low, unit)} to {_delta(r.ci_high, unit)}"
+    if r.kind in ("change_vs_previous", "change_vs_last_year"):
+        verb = "rose" if r.effect > 0 else "fell"
+        direction = _better(r.metric, r.effect)
+        when = f"in {r.period}" + (" against a year earlier" if r.kind == "change_vs_last_year" else "")
+        text = (f"{name}{scope} {verb} from {format_value(r.reference, unit)} to {format_value(r.value, unit)} "
+                f"{when} ({_delta(r.effect, unit)}{ci}, {_q(r.q_value)})")
+        return text, direction, "up" if r.effect > 0 else "down"
+    if r.kind == "segment_gap":
+        direction = _better(r.metric, r.effect)
+        rel = "higher" if r.effect > 0 else "lower"
+        rest = "the other channels' median" if pd.isna(r.q_value) else "the rest of the customers"
+        text = (f"{name}{scope} is {rel} than for {rest}: {format_value(r.value, unit)} vs "
+                f"{format_value(r.reference, unit)} in {r.period} ({_delta(r.effect, unit)}{ci}, {_q(r.q_value)})")
+        return text, direction, rel
+    if r.kind == "trend":
+        direction = _better(r.metric, r.effect)
+        verb = "rising" if r.effect > 0 else "falling"
+        text = (f"{name}{scope} has been {verb} by {format_value(abs(r.effect), unit)} per period over "
+                f"{r.period} ({_q(r.q_value)})")
+        return text, direction, "up" if r.effect > 0 else "down"
+    if r.kind == "level_vs_target":
+        direction = _better(r.metric, r.effect)
+        side = "above" if r.effect > 0 else "below"
+        text = (f"{name} is {format_value(r.value, unit)} in {r.period}, {side} its target of "
+                f"{format_value(r.reference, unit)} (the whole 95% interval is {side} it)")
+        return text, direction, side
+    kind = "positive" if r.effect > 0 else "negative"
+    text = (f"Customers' {name} and {_name(r.other_metric)} move together ({kind} rank correlation rho {r.effect:+.2f}, "
+            f"95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {_q(r.q_value)})")
+    return text, "neutral", kind
+
+
+def no_change_summary(table: pd.DataFrame, found: pd.DataFrame, metrics: list[str]) -> str:
+    """The plain sentence for the metrics that did not move significantly.
+
+    Movements are changes against earlier periods and trends; levels, segment
+    gaps and relationships describe structure. With no movement at all the
+    sentence says plainly that nothing moved.
+    """
+    movements = found[found.kind.isin(MOVEMENTS)] if len(found) else found
+    moved = set(movements.metric) if len(movements) else set()
+    still = [_name(m) for m in metrics if m not in moved and
+             ((table.metric == m) & (table.status == "ok")).any()]
+    if not moved:
+        return ("Nothing moved significantly: no change against the previous period or a year earlier and no "
+                "trend passed the corrected significance test.")
+    if not still:
+        return ""
+    return "No significant change in: " + ", ".join(still) + "."
