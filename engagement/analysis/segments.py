@@ -19,7 +19,7 @@ from engagement.analysis.trends import _kind, correct, difference_test
 __all__ = ["segment_tests"]
 
 
-def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> pd.Series | None:
+def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
     """Combine segment values into one estimate with value, se, n (and counts)."""
     rows = rows.dropna(subset=["value"])
     rows = rows[rows.n > 0]
@@ -45,7 +45,7 @@ def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> pd.Series | 
         out.update(value=mean, se=math.sqrt(var / n) if n > 1 else np.nan)
     else:
         return None  # medians and plain figures cannot be pooled from summaries
-    return pd.Series(out)
+    return out
 
 
 def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, period_role: str = "current",
@@ -78,20 +78,19 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
             continue
         unit = g.unit.iloc[0]
         kind = _kind(metric, unit)
-        for _, row in g.sort_values("segment_value").iterrows():
-            rest = _pool(g[g.segment_value != row.segment_value], kind, metric, unit)
-            base = {"segment": segment, "segment_value": row.segment_value, "metric": metric, "unit": unit,
-                    "period": row.period, "value": row.value, "n": row.n}
-            if rest is None or row.n < min_n or rest.n < min_n:
-                rows.append({**base, "rest": rest.value if rest is not None else np.nan,
-                             "n_rest": rest.n if rest is not None else 0, "difference": np.nan, "ci_low": np.nan,
+        g = g.sort_values("segment_value")
+        for row in g.to_dict("records"):
+            rest = _pool(g[g.segment_value != row["segment_value"]], kind, metric, unit)
+            base = {"segment": segment, "segment_value": row["segment_value"], "metric": metric, "unit": unit,
+                    "period": row["period"], "value": row["value"], "n": row["n"]}
+            if rest is None or row["n"] < min_n or rest["n"] < min_n:
+                rows.append({**base, "rest": rest["value"] if rest is not None else np.nan,
+                             "n_rest": rest["n"] if rest is not None else 0, "difference": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "p_value": np.nan,
                              "test": "none (too few observations or not poolable)"})
                 continue
-            a = row.copy()
-            a["metric"] = metric
-            res = difference_test(a, rest)
-            rows.append({**base, "rest": rest.value, "n_rest": rest.n, **res})
+            res = difference_test({**row, "metric": metric}, rest)
+            rows.append({**base, "rest": rest["value"], "n_rest": rest["n"], **res})
     out = pd.DataFrame(rows)
     if out.empty:
         return out

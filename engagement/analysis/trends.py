@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +41,8 @@ def _kind(metric: str, unit: str) -> str:
     return "figure"
 
 
-def difference_test(a: pd.Series, b: pd.Series, confidence: float = 0.95) -> dict[str, float | str]:
-    """Test the difference a - b of two independent estimates (rows of the measure table).
+def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: float = 0.95) -> dict[str, float | str]:
+    """Test the difference a - b of two independent estimates (rows of the measure table, as mappings).
 
     * proportions (a share of counted units): two-proportion z-test (statsmodels
       ``proportions_ztest``), Newcombe interval for the difference;
@@ -108,13 +110,12 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
     ok = table[table.status == "ok"]
     if metrics is not None:
         ok = ok[ok.metric.isin(metrics)]
-    cur = ok[ok.period_role == "current"].set_index(KEY)
+    cur = ok[ok.period_role == "current"].set_index(KEY).to_dict("index")
     rows = []
     for role, label in (("previous", "previous period"), ("year_ago", "a year earlier")):
-        ref = ok[ok.period_role == role].set_index(KEY)
-        for key in cur.index.intersection(ref.index):
-            a, b = cur.loc[key].copy(), ref.loc[key].copy()
-            a["metric"], b["metric"] = key[2], key[2]
+        ref = ok[ok.period_role == role].set_index(KEY).to_dict("index")
+        for key in sorted(cur.keys() & ref.keys()):
+            a, b = {**cur[key], "metric": key[2]}, {**ref[key], "metric": key[2]}
             res = difference_test(a, b)
             rows.append({
                 "segment": key[0], "segment_value": key[1], "metric": key[2], "comparison": label,
