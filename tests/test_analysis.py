@@ -193,3 +193,29 @@ def test_ratios_of_population_counts_are_not_tested():
     a = _row("follower_growth_rate", 0.054, 5000, numerator=270, denominator=5000)
     b = _row("follower_growth_rate", 0.037, 5000, numerator=185, denominator=5000)
     assert np.isnan(difference_test(a, b)["p_value"])
+
+
+def test_seasonal_components_recover_a_known_pattern():
+    from engagement.analysis import seasonal_components
+
+    months = pd.period_range("2022-01", periods=36, freq="M").astype(str)
+    season = np.tile(np.sin(np.arange(12) / 12 * 2 * np.pi), 3)
+    value = 50 + 0.2 * np.arange(36) + 3 * season
+    s = pd.DataFrame({"period": months, "segment": "all", "segment_value": "all", "metric": "aov", "value": value,
+                      "status": "ok"})
+    parts = seasonal_components(s, metric="aov")
+    assert parts is not None and len(parts) == 36
+    assert parts.seasonal.iloc[:12].to_numpy() == pytest.approx(3 * season[:12], abs=0.05)
+    assert seasonal_components(s.iloc[:23], metric="aov") is None  # fewer than two years
+
+
+def test_period_correlations_carry_a_warning():
+    from engagement.analysis import period_correlations
+
+    periods = [f"2023Q{i}" for i in range(1, 5)] + [f"2024Q{i}" for i in range(1, 5)]
+    x = np.arange(8.0)
+    rows = [{"period": p, "segment": "all", "segment_value": "all", "metric": m, "value": v, "status": "ok"}
+            for m, vals in (("nps", x), ("csat", x**2), ("aov", -x)) for p, v in zip(periods, vals, strict=True)]
+    out = period_correlations(pd.DataFrame(rows), metrics=["nps", "csat", "aov"]).set_index(["variable", "other"])
+    assert out.loc[("nps", "csat"), "rho"] == pytest.approx(1.0) and out.loc[("nps", "aov"), "rho"] == -1.0
+    assert (out.warning == "only 8 periods: treat as a hint, not evidence").all()
