@@ -52,9 +52,16 @@ def ensure_venv() -> None:
 
 
 def task_report(args: list[str]) -> int:
+    """Render the report; with no arguments, the demo report for 2024Q4 (re-rendered if it exists).
+
+    With arguments (your own --data, --out, ...) an existing report is kept unless you pass --force.
+    """
     ensure_venv()
+    demo = not args
     if not any(a == "--period" or a.startswith("--period=") for a in args):
         args = ["--period", "2024Q4", *args]
+    if demo:
+        args.append("--force")  # the demo render is reproducible: re-running the README command refreshes it
     return _run([BIN / "engagement", "report", *args])
 
 
