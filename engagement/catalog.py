@@ -78,9 +78,9 @@ _SPECS: list[MetricSpec] = [
     MetricSpec(
         "review_rating", "Review rating", "survey",
         "Average star rating of customer reviews.",
-        "sum of stars / reviews", r"\bar r", "score", True, ("survey_responses.score",), "review_rating",
+        "sum of stars / reviews", r"\bar r", "score", True, ("reviews.rating",), "review_rating",
         "Public and visible to prospects.", "Can be influenced by external factors or individual experiences.",
-        "advocacy",
+        "advocacy", "Needs a review-site export (a 'reviews' table), which the data contract does not cover yet.",
     ),
     MetricSpec(
         "churn_rate", "Customer churn rate", "retention",

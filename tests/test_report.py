@@ -33,7 +33,10 @@ def test_report_has_every_section_and_output(rendered):
                     "The trend analysis table", "Contents"]:
         assert heading in html, heading
     assert "import engagement" not in html  # code hidden
-    assert 'id="1.-Define:-customer-engagement-and-how-we-measure-it"' in html  # TOC anchors resolve
+    assert 'id="1.-Define:-customer-engagement-and-how-we-measure-it"' in html
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    links = re.findall(r'href="#([^"]+)"', html)
+    assert len(links) > 20 and [link for link in links if link not in ids] == []  # every TOC entry resolves
 
 
 def test_report_html_is_self_contained(rendered):
