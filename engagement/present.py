@@ -9,7 +9,7 @@ import pandas as pd
 
 from engagement import catalog
 
-__all__ = ["format_value", "format_interval", "headline"]
+__all__ = ["format_value", "format_interval", "format_q", "headline"]
 
 
 def _unit(metric: str, unit: str | None) -> str:
@@ -44,6 +44,20 @@ def format_value(value: float, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+def format_q(q: float | None) -> str:
+    """A corrected p-value as reports state it; no q means an exact figure without sampling error.
+
+    Examples
+    --------
+    >>> from engagement.present import format_q
+    >>> format_q(0.0004), format_q(0.0213), format_q(float("nan"))
+    ('q < 0.001', 'q = 0.021', 'exact figure, no sampling error')
+    """
+    if q is None or (isinstance(q, float) and math.isnan(q)):
+        return "exact figure, no sampling error"
+    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
 
 
 def format_interval(low: float, high: float, unit: str) -> str:

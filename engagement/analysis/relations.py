@@ -17,7 +17,17 @@ from engagement.analysis.trends import correct
 from engagement.data.load import Dataset, load
 from engagement.measure.periods import Period, parse_period
 
-__all__ = ["customer_summary", "associations", "period_correlations", "spearman_interval"]
+__all__ = ["customer_summary", "associations", "period_correlations", "spearman_interval", "CUSTOMER_VARIABLE",
+           "VARIABLE_METRIC"]
+
+#: the ``customer_summary`` column that stands for a metric in customer-level relationships
+CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "churned", "retention_rate": "churned",
+                     "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
+                     "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
+#: and back: the metric a customer-level variable speaks for (its first metric above)
+VARIABLE_METRIC: dict[str, str] = {}
+for _metric, _variable in CUSTOMER_VARIABLE.items():
+    VARIABLE_METRIC.setdefault(_variable, _metric)
 
 
 def _ts(t: pd.Timestamp) -> Any:
@@ -41,7 +51,7 @@ def customer_summary(data: Dataset | Mapping[str, pd.DataFrame] | str, period: s
     cancelled = c.cancelled_at if "cancelled_at" in c.columns else ibis.null("timestamp")
     base = c.filter((c.signup_at < s) & (cancelled.isnull() | (cancelled >= s)))
     out = base.select(customer_id=base.customer_id,
-                      churned=(cancelled.isnull() == False) & (cancelled < e))  # noqa: E712
+                      churned=cancelled.notnull() & (cancelled < e))
     out = out.mutate(churned=out.churned.cast("int64"))
     parts = []
     if ds.has("survey_responses"):

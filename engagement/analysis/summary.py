@@ -5,14 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from engagement import catalog
-from engagement.present import format_value
+from engagement.analysis.relations import CUSTOMER_VARIABLE
+from engagement.present import format_q, format_value
 
 __all__ = ["trend_table", "forecasts", "CUSTOMER_VARIABLE"]
 
-#: the customer-level variable (``customer_summary`` column) that stands for a metric in relationships
-CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "churned", "retention_rate": "churned",
-                     "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
-                     "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
 
 
 def _name(metric: str) -> str:
@@ -20,10 +17,6 @@ def _name(metric: str) -> str:
         return catalog.get(metric).name
     except ValueError:
         return metric
-
-
-def _q(q: float) -> str:
-    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
 
 
 def forecasts(series: pd.DataFrame, *, metrics: list[str], horizon: int = 1) -> pd.DataFrame:
@@ -54,19 +47,19 @@ def trend_table(metrics: list[str], *, trends: pd.DataFrame, changes: pd.DataFra
             r = t.iloc[0]
             if r.significant:
                 parts.append(f"{'rising' if r.slope > 0 else 'falling'} {format_value(abs(r.slope), unit)} per "
-                             f"period over {r.periods} periods ({_q(r.q_value)})")
+                             f"period over {r.periods} periods ({format_q(r.q_value)})")
             else:
                 parts.append(f"no significant trend over {r.periods} periods")
         if len(c):
             r = c.iloc[0]
             change = f"{r.period} vs {r.against}: {format_value(r.reference, unit)} to {format_value(r.value, unit)}"
-            parts.append(change + (f" ({_q(r.q_value)})" if r.significant else " (not significant)"))
+            parts.append(change + (f" ({format_q(r.q_value)})" if r.significant else " (not significant)"))
         s = segments[(segments.metric == m) & segments.significant] if len(segments) else segments
         if len(s):
             s = s.assign(size=s.relative_difference.abs()).sort_values("size", ascending=False).head(2)
             seg_text = "; ".join(
                 f"{'higher' if r.difference > 0 else 'lower'} for {r.segment.replace('_', ' ')} {r.segment_value} "
-                f"({format_value(r.value, unit)} vs {format_value(r.rest, unit)}, {_q(r.q_value)})"
+                f"({format_value(r.value, unit)} vs {format_value(r.rest, unit)}, {format_q(r.q_value)})"
                 for r in s.itertuples())
         else:
             seg_text = "no segment differs significantly"

@@ -37,7 +37,13 @@ from engagement import metrics as M
 from engagement._result import MetricResult
 from engagement.data.load import Dataset, load
 from engagement.measure.periods import Period, parse_period
-from engagement.metrics._core import NAN, mean_from_moments, median_rank_bounds, ratio_from_moments
+from engagement.metrics._core import (
+    NAN,
+    mean_from_moments,
+    median_rank_bounds,
+    proportion_result,
+    ratio_from_moments,
+)
 
 __all__ = ["measure", "measure_series", "DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "segment_table", "sessions"]
 
@@ -500,8 +506,8 @@ def _web_metrics(g: Any, conf: float) -> list[MetricResult]:
 
 
 def _proportion(metric: str, k: int, n: int, conf: float, note: str) -> MetricResult:
-    res = M.conversion_rate(k, n, confidence=conf)
-    return MetricResult(**{**res.to_dict(), "metric": metric, "method": f"{note}, Wilson interval"})
+    return proportion_result(metric, k, n, successes_name="successes", trials_name="trials", confidence=conf,
+                             method_note=note)
 
 
 def _count(metric: str, value: int, method: str) -> MetricResult:

@@ -69,14 +69,10 @@ def ratio_interval(numer: np.ndarray, denom: np.ndarray, confidence: float) -> t
     ``n - 1`` degrees of freedom. Used where the numerator is not a count of the
     denominator's members (engagements per reach, pageviews per session).
     """
-    n = len(numer)
-    if n < 2 or denom.sum() == 0:
-        return NAN, NAN
-    ratio = numer.sum() / denom.sum()
-    resid = numer - ratio * denom
-    var = (resid**2).sum() / (n * (n - 1) * denom.mean() ** 2)
-    half = stats.t.ppf(0.5 + confidence / 2, df=n - 1) * math.sqrt(var)
-    return float(ratio - half), float(ratio + half)
+    r = ratio_from_moments("ratio", len(numer), float(numer.sum()), float(denom.sum()), float((numer**2).sum()),
+                           float((denom**2).sum()), float((numer * denom).sum()), confidence=confidence,
+                           unit="ratio", method="")
+    return r.ci_low, r.ci_high
 
 
 def proportion_result(

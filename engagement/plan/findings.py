@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from engagement import catalog
-from engagement.present import format_value
+from engagement.analysis.relations import VARIABLE_METRIC
+from engagement.present import format_q, format_value
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
 
@@ -32,8 +33,6 @@ EXPOSURE = {"orders", "spend", "clv", "active_days"}
 #: value tiers are cut by spending, so spend metrics differ across them by construction
 TAUTOLOGICAL_GAPS = {("referral_rate", "acquisition_channel"), ("aov", "value_tier"), ("revenue", "value_tier"),
                      ("purchase_frequency", "value_tier"), ("clv", "value_tier"), ("orders", "value_tier")}
-VARIABLE_METRIC = {"nps": "nps", "csat": "csat", "aov": "aov", "churned": "churn_rate", "clv": "clv",
-                   "active_days": "product_usage_rate", "orders": "purchase_frequency", "spend": "revenue"}
 
 
 def _name(metric: str) -> str:
@@ -56,12 +55,6 @@ def _delta(value: float, unit: str) -> str:
         return f"{value:+.1f} points"
     sign = "+" if value >= 0 else "-"
     return sign + format_value(abs(value), unit)
-
-
-def _q(q: float) -> str:
-    if q is None or (isinstance(q, float) and math.isnan(q)):
-        return "exact figure, no sampling error"
-    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
 
 
 def _scope(segment: str, value: str) -> str:
@@ -282,20 +275,20 @@ def _sentence(r: pd.Series) -> tuple[str, str, str]:
         direction = _better(r.metric, r.effect)
         when = f"in {r.period}" + (" against a year earlier" if r.kind == "change_vs_last_year" else "")
         text = (f"{name}{scope} {verb} from {format_value(r.reference, unit)} to {format_value(r.value, unit)} "
-                f"{when} ({_delta(r.effect, unit)}{ci}, {_q(r.q_value)})")
+                f"{when} ({_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
         return text, direction, "up" if r.effect > 0 else "down"
     if r.kind == "segment_gap":
         direction = _better(r.metric, r.effect)
         rel = "higher" if r.effect > 0 else "lower"
         rest = "the other channels' median" if pd.isna(r.q_value) else "the rest of the customers"
         text = (f"{name}{scope} is {rel} than for {rest}: {format_value(r.value, unit)} vs "
-                f"{format_value(r.reference, unit)} in {r.period} ({_delta(r.effect, unit)}{ci}, {_q(r.q_value)})")
+                f"{format_value(r.reference, unit)} in {r.period} ({_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
         return text, direction, rel
     if r.kind == "trend":
         direction = _better(r.metric, r.effect)
         verb = "rising" if r.effect > 0 else "falling"
         text = (f"{name}{scope} has been {verb} by {format_value(abs(r.effect), unit)} per period over "
-                f"{r.period} ({_q(r.q_value)})")
+                f"{r.period} ({format_q(r.q_value)})")
         return text, direction, "up" if r.effect > 0 else "down"
     if r.kind == "level_vs_target":
         direction = _better(r.metric, r.effect)
@@ -305,7 +298,7 @@ def _sentence(r: pd.Series) -> tuple[str, str, str]:
         return text, direction, side
     kind = "positive" if r.effect > 0 else "negative"
     text = (f"Customers' {name} and {_name(r.other_metric)} move together ({kind} rank correlation rho {r.effect:+.2f}, "
-            f"95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {_q(r.q_value)})")
+            f"95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {format_q(r.q_value)})")
     return text, "neutral", kind
 
 
