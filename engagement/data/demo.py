@@ -282,7 +282,7 @@ def _anonymous_pageviews(n_customers: int, offset: int, rng: np.random.Generator
 
 
 def _surveys_and_support(
-    c: pd.DataFrame, ids: np.ndarray, rng: np.random.Generator, fx: Effects
+    c: pd.DataFrame, ids: np.ndarray, rng: np.random.Generator, fx: Effects, batch: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = len(c)
     day, cancel, s = c["day"].to_numpy(), np.minimum(c["cancel"].to_numpy(), N_DAYS), c["s"].to_numpy()
@@ -325,7 +325,8 @@ def _surveys_and_support(
     answered, done = first_response < N_DAYS, resolved < N_DAYS
     channel = np.array(["email", "chat", "phone"])[rng.choice(3, size=len(who), p=[0.5, 0.35, 0.15])]
     tickets = pd.DataFrame({
-        "ticket_id": [f"T{i:08d}" for i in range(len(who))],
+        # unique across batches: batch b numbers its tickets from b * 10^7 (batch 0 as before)
+        "ticket_id": [f"T{batch * 10_000_000 + i:08d}" for i in range(len(who))],
         "customer_id": ids[who],
         "opened_at": _ts(opened),
         "first_response_at": pd.Series(_ts(first_response)).where(answered),
@@ -474,7 +475,7 @@ def _batch_tables(c: pd.DataFrame, ids: np.ndarray, rng: np.random.Generator, fx
     out["pageviews"] = pd.concat([_pageviews(ids, who, days, rng),
                                   _anonymous_pageviews(len(c), offset, rng)], ignore_index=True)
     out["pageviews"] = out["pageviews"].sort_values(["visitor_id", "viewed_at"], kind="stable").reset_index(drop=True)
-    out["survey_responses"], out["support_tickets"] = _surveys_and_support(c, ids, rng, fx)
+    out["survey_responses"], out["support_tickets"] = _surveys_and_support(c, ids, rng, fx, offset // BATCH)
     out["email_events"] = _email(c, ids, rng, fx, offset)
     return out
 
