@@ -55,6 +55,19 @@ def test_demo_is_deterministic_and_seed_dependent(tmp_path):
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
 
 
+def test_demo_written_in_several_batches_passes_its_own_contract(tmp_path, monkeypatch):
+    # a million customers are written 100,000 at a time; ids must stay unique across batches
+    from engagement.data import demo
+
+    monkeypatch.setattr(demo, "BATCH", 100)
+    write_demo(tmp_path, 300, seed=9)
+    ds = eg.load(tmp_path)
+    assert ds.problems.empty, ds.problems[["table", "column", "rule", "rows"]]
+    assert int(ds.report.rows_rejected.sum()) == 0
+    tickets = ds["support_tickets"].ticket_id.execute()
+    assert tickets.is_unique and tickets.str.startswith("T2").any()  # the third batch's numbering
+
+
 def test_demo_covers_at_least_nine_quarters_and_every_table():
     ds = eg.load(DEMO)
     assert ds.missing_tables == []
@@ -164,6 +177,64 @@ def test_duplicate_rows_keep_the_first_copy():
     ds = eg.load({**tables, "events": ev})
     assert ds.report.set_index("table").loc["events"].tolist() == [3, 2, 1]
     assert ds.problems.set_index(["table", "rule"]).loc[("events", "duplicate_row"), "rows"] == 1
+
+
+def _snapshot_source(folder):
+    tables = _tiny()  # orders has a negative revenue, an unknown customer and a duplicated id: rejects
+    folder.mkdir()
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+def _contents(ds):
+    return {name: (ds[name].to_pandas().sort_values(list(ds[name].columns)).reset_index(drop=True),
+                   ds.rejects[name].to_pandas().sort_values(list(ds.rejects[name].columns)).reset_index(drop=True))
+            for name in ds.tables}
+
+
+def test_validated_snapshot_is_reused_with_identical_outcome(tmp_path):
+    src, cache = _snapshot_source(tmp_path / "src"), tmp_path / "cache"
+    first = eg.load(src, cache=cache)
+    again = eg.load(src, cache=cache)
+    assert (first.reused, again.reused) == (False, True)
+    assert first.snapshot == again.snapshot and (first.snapshot / "manifest.json").exists()
+    assert sorted(p.name for p in first.snapshot.glob("*.parquet")) == ["orders.rejects.parquet",
+                                                                        "orders.used.parquet"]
+    pd.testing.assert_frame_equal(first.report, again.report)
+    pd.testing.assert_frame_equal(first.problems, again.problems)
+    assert first.fingerprint() == again.fingerprint()
+    a, b = _contents(first), _contents(again)
+    assert a.keys() == b.keys() == {"customers", "orders"}
+    for name in a:
+        pd.testing.assert_frame_equal(a[name][0], b[name][0])
+        pd.testing.assert_frame_equal(a[name][1], b[name][1])
+    assert len(a["orders"][0]) == 1 and len(a["orders"][1]) == 4  # o1 used; o2 negative, o3 unknown, o4 twice
+    fresh = _contents(eg.load(src, cache=False))
+    pd.testing.assert_frame_equal(fresh["orders"][0], a["orders"][0])
+
+
+def test_changed_file_or_no_cache_validates_again(tmp_path):
+    src, cache = _snapshot_source(tmp_path / "src"), tmp_path / "cache"
+    eg.load(src, cache=cache)
+    orders = pd.read_parquet(src / "orders.parquet")
+    orders.loc[0, "revenue"] = 11.0  # one value changed: a new snapshot
+    orders.to_parquet(src / "orders.parquet")
+    changed = eg.load(src, cache=cache)
+    assert not changed.reused
+    assert changed["orders"].revenue.to_pandas().tolist() == [11.0]
+    off = eg.load(src, cache=False)
+    assert (off.reused, off.snapshot) == (False, None)
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_unwritable_cache_never_fails_a_load(tmp_path):
+    src = _snapshot_source(tmp_path / "src")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    ds = eg.load(src, cache=blocker / "cache")
+    assert (ds.reused, ds.snapshot) == (False, None)
+    assert ds.report.set_index("table").loc["orders", "rows_rejected"] == 4
 
 
 def test_hard_problems_are_listed_together():

@@ -29,6 +29,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
+from engagement.data import _snapshot
 from engagement.data.schema import CONTRACT, Col, TableSpec
 
 __all__ = ["ContractError", "Dataset", "load", "default_demo_path"]
@@ -73,6 +74,12 @@ class Dataset:
         Contract tables the source does not have (their metrics are unavailable).
     notes : list of str
         Things worth knowing that are not problems (ignored files, converted time zones).
+    snapshot : Path or None
+        The validated-snapshot entry that holds this validation's outcome (see
+        :mod:`engagement.data._snapshot`), or None when none was used.
+    reused : bool
+        True when the outcome was read from ``snapshot`` instead of validating
+        again (the files and the contract are byte-for-byte those validated then).
     """
 
     tables: dict[str, ir.Table]
@@ -83,6 +90,8 @@ class Dataset:
     source: str
     backend: Any
     notes: list[str] = field(default_factory=list)
+    snapshot: Path | None = None
+    reused: bool = False
 
     def __getitem__(self, name: str) -> ir.Table:
         if name not in self.tables:
@@ -107,6 +116,10 @@ def _connect(backend: Any, memory_limit: str | None) -> Any:
         return backend
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")  # naive timestamps are UTC; aware ones convert to UTC
+    try:  # no progress bars in scripts' and schedulers' logs; in Jupyter DuckDB shows none without ipywidgets
+        con.raw_sql("SET enable_progress_bar = false")
+    except Exception:  # DuckDB refuses the setting in a kernel without ipywidgets, where it shows nothing anyway
+        pass
     if memory_limit:
         # validated tables are cached in the engine; past this limit DuckDB spills them to disk
         con.raw_sql(f"SET memory_limit = '{memory_limit}'")
@@ -331,7 +344,7 @@ def _count_rules(
 
 def _validate_table(
     name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
-) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict]]:
+) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict], ir.Table | None]:
     """Validate one table in the engine.
 
     Pass 1 streams once over the table: every row rule's count and an example,
@@ -348,9 +361,12 @@ def _validate_table(
         screen = {"_key_n": view[spec.key].count(), "_key_distinct": view[spec.key].nunique()}
     counts = _count_rules(view, rules, raw_of, first, screen)
     rows_read = int(counts["rows_read"])
-    distinct_rows = int(raw.distinct().count().execute()) if rows_read else 0
-    dup_rows = distinct_rows < rows_read
-    dup_keys = has_key and int(counts["_key_distinct"] or 0) < int(counts["_key_n"] or 0)
+    key_n, key_distinct = (int(counts["_key_n"] or 0), int(counts["_key_distinct"] or 0)) if has_key else (0, 0)
+    if has_key and key_n == key_distinct == rows_read:
+        dup_rows = False  # every row has its own key, so no two rows are copies: no need to count distinct rows
+    else:
+        dup_rows = rows_read > 0 and int(raw.distinct().count().execute()) < rows_read
+    dup_keys = has_key and key_distinct < key_n
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
     typed = [c.name for c in spec.columns if c.name in raw.columns]
     extras = [c for c in raw.columns if spec.column(c) is None]
@@ -362,7 +378,7 @@ def _validate_table(
         good = view.select(*typed, *extras)
         bad = raw.filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
         summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read, "rows_rejected": 0}
-        return good, bad, summary, problems
+        return good, bad, summary, problems, None
     dups = _duplicate_rules(spec, raw, view, raw_of, dup_rows, dup_keys)
     active = [rules[i] for i in failing] + dups
     flags = {f"__bad__{i}": ~ok for i, (_, _, _, ok) in enumerate(active)}
@@ -390,11 +406,39 @@ def _validate_table(
             problems.append(_problem(name, column, rule, n, dcounts[f"e{j}"], description))
     rejected = int(dcounts["rows_rejected"] or 0)
     summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
-    return good, bad, summary, problems
+    return good, bad, summary, problems, flagged
 
 
 def _int(flag: ir.BooleanValue) -> ir.Value:
     return flag.cast("int64")
+
+
+def _typed(name: str, spec: TableSpec, raw: ir.Table) -> ir.Table:
+    """The used table of a source table that had no rejects: its typed view, read lazily from the source."""
+    view, _rules, _raw_of = _row_rules(name, spec, raw, {})
+    typed = [c.name for c in spec.columns if c.name in raw.columns]
+    return view.select(*typed, *[c for c in raw.columns if spec.column(c) is None])
+
+
+def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str) -> Dataset:
+    used: dict[str, ir.Table] = {}
+    rejects: dict[str, ir.Table] = {}
+    for row in manifest["report"]:
+        name = row["table"]
+        if row["rows_rejected"]:
+            used[name] = con.read_parquet(entry / f"{name}.used.parquet", table_name=f"used_{name}")
+            rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
+        else:
+            used[name] = _typed(name, CONTRACT[name], raw[name])
+            rejects[name] = raw[name].filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
+    return Dataset(
+        tables=used, rejects=rejects,
+        report=pd.DataFrame(manifest["report"], columns=["table", "rows_read", "rows_used", "rows_rejected"]),
+        problems=pd.DataFrame(manifest["problems"],
+                              columns=["table", "column", "rule", "rows", "example", "description"]),
+        missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=manifest["notes"],
+        snapshot=entry, reused=True,
+    )
 
 
 def load(
@@ -402,6 +446,7 @@ def load(
     *,
     backend: Any = None,
     memory_limit: str | None = "3GB",
+    cache: bool | str | Path = True,
 ) -> Dataset:
     """Load and validate the engagement tables.
 
@@ -417,6 +462,14 @@ def load(
     memory_limit : str or None, default "3GB"
         Memory cap of the default DuckDB connection (it spills to disk past it);
         None leaves DuckDB's own default (80% of RAM).
+    cache : bool or path, default True
+        Reuse the outcome of an earlier validation of the same files (a directory
+        source on the default backend): every file's bytes and the contract are
+        hashed, and an identical snapshot is not validated again; tables with
+        rejects are then read from their stored used rows. True uses
+        :func:`~engagement.data._snapshot.default_cache_dir`, a path names the
+        folder, False always validates. ``Dataset.reused`` says which happened;
+        report, problems and tables are the same either way.
 
     Returns
     -------
@@ -446,6 +499,7 @@ def load(
     notes: list[str] = []
     if source is None:
         source = default_demo_path()
+    snapshot: tuple[Path, str] | None = None
     if isinstance(source, Mapping):
         label = "in-memory DataFrames"
         raw = _read_frames(con, source, problems)
@@ -454,6 +508,14 @@ def load(
         label = path.name
         if path.is_dir():
             raw = _read_directory(con, path, problems, notes)
+            if cache is not False and backend is None and not problems:
+                from engagement import __version__
+
+                cache_dir = _snapshot.default_cache_dir() if cache is True else Path(cache)
+                snapshot = (cache_dir, _snapshot.snapshot_key(path, __version__))
+                hit = _snapshot.read_entry(*snapshot)
+                if hit is not None and set(r["table"] for r in hit[1]["report"]) <= set(raw):
+                    return _from_snapshot(con, raw, hit[0], hit[1], label)
         elif path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             raw = _read_duckdb(con, path, problems)
         else:
@@ -468,17 +530,36 @@ def load(
         raise ContractError(problems)
     used: dict[str, ir.Table] = {}
     rejects: dict[str, ir.Table] = {}
+    flagged: dict[str, ir.Table] = {}
     summaries, row_problems = [], []
     for name in ordered:
         if name not in raw or not structurally_ok[name]:
             continue
-        good, bad, summary, probs = _validate_table(name, CONTRACT[name], raw[name], used)
+        good, bad, summary, probs, cached = _validate_table(name, CONTRACT[name], raw[name], used)
         used[name], rejects[name] = good, bad
+        if cached is not None:
+            flagged[name] = cached
         summaries.append(summary)
         row_problems.extend(probs)
     report = pd.DataFrame(summaries, columns=["table", "rows_read", "rows_used", "rows_rejected"])
     problem_frame = pd.DataFrame(row_problems, columns=["table", "column", "rule", "rows", "example", "description"])
+    entry = None
+    if snapshot is not None:
+        def write_tables(folder: Path) -> None:
+            for name in flagged:
+                con.to_parquet(used[name], folder / f"{name}.used.parquet")
+                con.to_parquet(rejects[name], folder / f"{name}.rejects.parquet")
+
+        manifest = {"report": summaries, "problems": row_problems, "notes": notes}
+        entry = _snapshot.write_entry(*snapshot, manifest, write_tables)
+        if entry is not None and flagged:
+            # read the stored used rows from now on and free the in-memory flagged copies
+            for name, table in flagged.items():
+                used[name] = con.read_parquet(entry / f"{name}.used.parquet", table_name=f"used_{name}")
+                rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
+                table.release()
     return Dataset(
         tables=used, rejects=rejects, report=report, problems=problem_frame,
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
+        snapshot=entry,
     )
