@@ -15,6 +15,7 @@ from scipy import stats
 
 from engagement.analysis.trends import correct
 from engagement.data.load import Dataset, load
+from engagement.measure._engine import exact_sum
 from engagement.measure.periods import Period, parse_period
 
 __all__ = ["customer_summary", "associations", "period_correlations", "spearman_interval", "CUSTOMER_VARIABLE",
@@ -66,8 +67,9 @@ def customer_summary(data: Dataset | Mapping[str, pd.DataFrame] | str, period: s
     if ds.has("orders"):
         o = ds["orders"]
         o = o.filter((o.ordered_at >= lo) & (o.ordered_at < e))
-        parts.append(o.group_by("customer_id").aggregate(orders=o.count(), spend=o.revenue.sum(),
-                                                          aov=o.revenue.mean()))
+        spend = exact_sum(o.revenue)  # the same number every run, however the engine's threads add
+        parts.append(o.group_by("customer_id").aggregate(orders=o.count(), spend=spend,
+                                                          aov=spend / o.revenue.count()))
     for part in parts:
         j = out.left_join(part, out.customer_id == part.customer_id)
         out = j.select(*[out[c] for c in out.columns], *[part[c] for c in part.columns if c != "customer_id"])

@@ -6,13 +6,16 @@ How it works, so it stays fast at a million customers:
    engine: subscription flags (at start, lost, new, at end), and for orders,
    surveys, product events, email, web sessions and referrals the additive
    quantities each metric needs (counts, sums, sums of squares).
-2. A long **segment table** ``(customer_id, segment, segment_value)`` holds one row
-   per customer per segment column (plus ``all``); derived segments (tenure band,
-   new vs returning, value tier) are computed there.
-3. One ``GROUP BY segment, segment_value`` over their join gives every segment of
-   every metric at once. Only these few hundred rows become pandas; the metric
+2. A wide **segment table** holds each customer's value of every segment column;
+   derived segments (tenure band, new vs returning, value tier) are computed there.
+3. Every quantity is additive, so one ``GROUP BY`` over all segment columns sums
+   the facts per *cell* (a combination of segment values: a few hundred rows
+   however many customers), and the cells are rolled up to ``all`` and to each
+   segment's values. Only these few hundred rows become pandas; the metric
    functions of :mod:`engagement.metrics` turn the sums into values and intervals
    (means from moments, proportions with Wilson, NPS with its trinomial variance).
+   Float sums are exact (:func:`~engagement.measure._engine.exact_sum`), so the
+   same data give the same numbers on every run, however the engine's threads add.
 
 Medians (support times) use a second query that picks the two order statistics
 bounding each segment's median interval by rank. Anonymous web sessions count in
@@ -36,6 +39,7 @@ import pandas as pd
 from engagement import metrics as M
 from engagement._result import MetricResult
 from engagement.data.load import Dataset, load
+from engagement.measure._engine import exact_sum as _xsum
 from engagement.measure.periods import Period, parse_period
 from engagement.metrics._core import (
     NAN,
@@ -69,6 +73,52 @@ def _i(flag: ir.BooleanValue) -> ir.Value:
 # --- segments ---------------------------------------------------------------------------------
 
 
+def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
+    """Wide table ``customer_id, __seg0, __seg1, ...``: each customer's value of each segment, as text.
+
+    One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
+    the value of ``segments[i]`` (internal names, so that a customer attribute can
+    never collide with a fact column). Missing attribute values are
+    ``"(missing)"``; see :func:`segment_table` for the derived segments.
+    """
+    c = ds["customers"]
+    c = c.filter(c.signup_at < _ts(period.end))
+    start = _ts(period.start)
+    year_before = _ts(period.start - pd.Timedelta(days=365))
+    values: dict[str, ir.Value] = {}
+    tiers = None
+    for i, col in enumerate(segments):
+        name = f"__seg{i}"
+        if col == "tenure_band":
+            values[name] = ibis.ifelse(c.signup_at >= start, TENURE_BANDS[0],
+                                       ibis.ifelse(c.signup_at >= year_before, TENURE_BANDS[1], TENURE_BANDS[2]))
+        elif col == "new_vs_returning":
+            values[name] = ibis.ifelse(c.signup_at >= start, "new", "returning")
+        elif col == "value_tier":
+            if not ds.has("orders"):
+                raise ValueError("Segment 'value_tier' needs the orders table, which the dataset does not have.")
+            o = ds["orders"]
+            o = o.filter((o.ordered_at >= year_before) & (o.ordered_at < start))
+            spend = o.group_by("customer_id").aggregate(spend=_xsum(o.revenue))
+            spend = spend.filter(spend.spend > 0)
+            tiers = spend.select("customer_id", __tier=ibis.ntile(3).over(order_by=[spend.spend, spend.customer_id]))
+            values[name] = None  # filled after the join below
+        elif col in c.columns:
+            values[name] = c[col].cast("string").fill_null("(missing)")
+        else:
+            raise ValueError(
+                f"Segment column {col!r} is not a customers column nor a derived segment; customers has "
+                f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
+            )
+    base = c.select("customer_id", **{k: v for k, v in values.items() if v is not None})
+    if tiers is None:
+        return base
+    joined = _ljoin(base, tiers)
+    label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
+                       else_="none")
+    return joined.select("customer_id", **{k: (label if v is None else joined[k]) for k, v in values.items()})
+
+
 def segment_table(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
     """Long table ``customer_id, segment, segment_value`` for customers who exist by ``period.end``.
 
@@ -77,41 +127,25 @@ def segment_table(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Ta
     than 1 year), ``new_vs_returning`` (signed up in the period or before) and
     ``value_tier`` (tertile of revenue in the 365 days before the period among
     customers who bought: low / mid / high, else none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import engagement as eg
+    >>> from engagement.measure import parse_period, segment_table
+    >>> c = pd.DataFrame({"customer_id": ["a", "b"], "plan": ["basic", None],
+    ...                   "signup_at": pd.to_datetime(["2023-01-01", "2024-11-01"])})
+    >>> t = segment_table(eg.load({"customers": c}), parse_period("2024Q4"), ["plan", "tenure_band"])
+    >>> t.order_by(["segment", "customer_id"]).to_pandas().values.tolist()
+    [['a', 'all', 'all'], ['b', 'all', 'all'], ['a', 'plan', 'basic'], ['b', 'plan', '(missing)'], \
+['a', 'tenure_band', 'more than 1 year'], ['b', 'tenure_band', 'new this period']]
     """
-    c = ds["customers"]
-    c = c.filter(c.signup_at < _ts(period.end))
-    start = _ts(period.start)
-    year_before = _ts(period.start - pd.Timedelta(days=365))
-    parts = [c.select(customer_id=c.customer_id, segment=ibis.literal("all"), segment_value=ibis.literal("all"))]
-    for col in segments:
-        if col == "tenure_band":
-            value = ibis.ifelse(c.signup_at >= start, TENURE_BANDS[0],
-                                ibis.ifelse(c.signup_at >= year_before, TENURE_BANDS[1], TENURE_BANDS[2]))
-            parts.append(c.select(customer_id=c.customer_id, segment=ibis.literal(col), segment_value=value))
-        elif col == "new_vs_returning":
-            value = ibis.ifelse(c.signup_at >= start, "new", "returning")
-            parts.append(c.select(customer_id=c.customer_id, segment=ibis.literal(col), segment_value=value))
-        elif col == "value_tier":
-            if not ds.has("orders"):
-                continue
-            o = ds["orders"]
-            o = o.filter((o.ordered_at >= year_before) & (o.ordered_at < start))
-            spend = o.group_by("customer_id").aggregate(spend=o.revenue.sum())
-            spend = spend.filter(spend.spend > 0)
-            tiers = spend.mutate(tier=ibis.ntile(3).over(order_by=[spend.spend, spend.customer_id]))
-            joined = _ljoin(c.select("customer_id"), tiers)
-            label = ibis.cases((joined.tier == 0, "low"), (joined.tier == 1, "mid"), (joined.tier == 2, "high"),
-                               else_="none")
-            parts.append(joined.select(customer_id=joined.customer_id, segment=ibis.literal(col),
-                                       segment_value=label))
-        else:
-            if col not in c.columns:
-                raise ValueError(
-                    f"Segment column {col!r} is not a customers column nor a derived segment; customers has "
-                    f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
-                )
-            value = c[col].cast("string").fill_null("(missing)")
-            parts.append(c.select(customer_id=c.customer_id, segment=ibis.literal(col), segment_value=value))
+    segments = list(dict.fromkeys(segments))
+    wide = segment_columns(ds, period, segments)
+    parts = [wide.select(customer_id=wide.customer_id, segment=ibis.literal("all"), segment_value=ibis.literal("all"))]
+    for i, col in enumerate(segments):
+        parts.append(wide.select(customer_id=wide.customer_id, segment=ibis.literal(col),
+                                 segment_value=wide[f"__seg{i}"]))
     return ibis.union(*parts)
 
 
@@ -190,8 +224,8 @@ def _orders(ds: Dataset, period: Period) -> ir.Table:
     cost = o.cost.fill_null(0.0) if "cost" in o.columns else ibis.literal(0.0)
     has_cost = _i(o.cost.notnull()) if "cost" in o.columns else ibis.literal(0)
     return o.group_by("customer_id").aggregate(
-        n_orders=o.count(), revenue=o.revenue.sum(), revenue_sq=(o.revenue * o.revenue).sum(),
-        cost=cost.sum(), n_cost=has_cost.sum(),
+        n_orders=o.count(), revenue=_xsum(o.revenue), revenue_sq=_xsum(o.revenue * o.revenue),
+        cost=_xsum(cost), n_cost=has_cost.sum(),
     )
 
 
@@ -203,48 +237,65 @@ def _surveys(ds: Dataset, period: Period) -> ir.Table:
         nps_pas=_i(nps & (r.score >= 7) & (r.score <= 8)).sum(),
         nps_det=_i(nps & (r.score <= 6)).sum(),
         csat_n=_i(csat).sum(), csat_top2=_i(csat & (r.score >= 4)).sum(),
-        csat_sum=ibis.ifelse(csat, r.score, 0.0).sum(), csat_sq=ibis.ifelse(csat, r.score * r.score, 0.0).sum(),
-        ces_n=_i(ces).sum(), ces_sum=ibis.ifelse(ces, r.score, 0.0).sum(),
-        ces_sq=ibis.ifelse(ces, r.score * r.score, 0.0).sum(), ces_easy=_i(ces & (r.score >= 5)).sum(),
+        csat_sum=_xsum(ibis.ifelse(csat, r.score, 0.0)), csat_sq=_xsum(ibis.ifelse(csat, r.score * r.score, 0.0)),
+        ces_n=_i(ces).sum(), ces_sum=_xsum(ibis.ifelse(ces, r.score, 0.0)),
+        ces_sq=_xsum(ibis.ifelse(ces, r.score * r.score, 0.0)), ces_easy=_i(ces & (r.score >= 5)).sum(),
         responses=r.count(),
     )
 
 
-def _events(ds: Dataset, period: Period) -> ir.Table:
-    ev = _window(ds["events"], "occurred_at", period)
-    day = ev.occurred_at.truncate("D")
-    month = ev.occurred_at.truncate("M")
-    week = ev.occurred_at.truncate("W")
-    return ev.group_by("customer_id").aggregate(
-        n_events=ev.count(), active_days=day.nunique(), active_weeks=week.nunique(), active_months=month.nunique(),
+def _daily(ds: Dataset, period: Period) -> ir.Table:
+    """Customer-days with events, ``customer_id, day, n``, from the period start to 8 days past its end.
+
+    Product events are the largest table; both the period's activity and the
+    first week of the period's last new customers are read from this one pass.
+    """
+    ev = ds["events"]
+    ev = ev.filter((ev.occurred_at >= _ts(period.start)) & (ev.occurred_at < _ts(period.end + pd.Timedelta(days=8))))
+    return ev.group_by(["customer_id", ev.occurred_at.truncate("D").name("day")]).aggregate(n=ev.count())
+
+
+def _events(daily: ir.Table, period: Period) -> ir.Table:
+    # A period has few calendar weeks and months, so "active in week w" is one max() per week:
+    # twice as fast as COUNT(DISTINCT) of the customer-days' weeks
+    daily = daily.filter(daily.day < _ts(period.end))
+    week, month = daily.day.truncate("W"), daily.day.truncate("M")
+    active_weeks = sum((_i(week == _ts(w)).max() for w in _weeks(period)), ibis.literal(0))
+    active_months = sum((_i(month == _ts(m)).max() for m in period.months()), ibis.literal(0))
+    return daily.group_by("customer_id").aggregate(
+        n_events=daily.n.sum(), active_days=daily.count(), active_weeks=active_weeks, active_months=active_months,
     )
 
 
-def _first_week(ds: Dataset, period: Period, as_of: pd.Timestamp) -> ir.Table:
+def _weeks(period: Period) -> list[pd.Timestamp]:
+    """Monday of every calendar week (Monday start) that touches the period."""
+    first = period.start - pd.Timedelta(days=period.start.weekday())
+    return list(pd.date_range(first, period.end - pd.Timedelta(days=1), freq="W-MON"))
+
+
+def _first_week(ds: Dataset, period: Period, as_of: pd.Timestamp, daily: ir.Table) -> ir.Table:
     """Active days in days 0-6 of customers who signed up in the period and whose week is over."""
     c = ds["customers"]
     new = c.filter((c.signup_at >= _ts(period.start)) & (c.signup_at < _ts(period.end)))
     day0 = new.signup_at.truncate("D")
     new = new.select(customer_id=new.customer_id, day0=day0,
                      complete=_i(day0 + ibis.interval(days=7) <= _ts(as_of)))
-    ev = ds["events"]
-    ev = ev.filter((ev.occurred_at >= _ts(period.start)) & (ev.occurred_at < _ts(period.end + pd.Timedelta(days=8))))
-    ev = ev.select(customer_id=ev.customer_id, day=ev.occurred_at.truncate("D"))
-    j = new.left_join(ev, (new.customer_id == ev.customer_id) & (ev.day >= new.day0)
-                      & (ev.day < new.day0 + ibis.interval(days=7)))
-    return j.group_by(customer_id=j.customer_id).aggregate(
-        fw_complete=j.complete.max(), fw_days=j.day.nunique(),
+    j = new.left_join(daily, (new.customer_id == daily.customer_id) & (daily.day >= new.day0)
+                      & (daily.day < new.day0 + ibis.interval(days=7)))
+    return j.group_by(customer_id=new.customer_id).aggregate(
+        fw_complete=j.complete.max(), fw_days=j.day.count(),  # customer-days are distinct already
     )
 
 
 def _email(ds: Dataset, period: Period) -> ir.Table:
     em = _window(ds["email_events"], "occurred_at", period)
-    key = em.campaign_id
-    return em.group_by("customer_id").aggregate(
-        delivered=key.nunique(where=em.event == "delivered"),
-        opened=key.nunique(where=em.event.isin(["open", "click"])),
-        clicked=key.nunique(where=em.event == "click"),
-        unsubscribed=key.nunique(where=em.event == "unsubscribe"),
+    # unique per campaign: one row per (customer, campaign) with what happened, then counts per customer
+    per = em.group_by(["customer_id", "campaign_id"]).aggregate(
+        d=_i(em.event == "delivered").max(), o=_i(em.event.isin(["open", "click"])).max(),
+        c=_i(em.event == "click").max(), u=_i(em.event == "unsubscribe").max(),
+    )
+    return per.group_by("customer_id").aggregate(
+        delivered=per.d.sum(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
     )
 
 
@@ -253,8 +304,8 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
     ss = sessions(pv, timeout_minutes=timeout)
     facts = ss.group_by("customer_id").aggregate(
         n_sessions=ss.count(), n_pageviews=ss.pageviews.sum(), pv_sq=(ss.pageviews * ss.pageviews).sum(),
-        bounces=_i(ss.pageviews == 1).sum(), dur_sum=ss.duration_s.sum(),
-        dur_sq=(ss.duration_s * ss.duration_s).sum(), converting=_i(ss.converted).sum(),
+        bounces=_i(ss.pageviews == 1).sum(), dur_sum=_xsum(ss.duration_s),
+        dur_sq=_xsum(ss.duration_s * ss.duration_s), converting=_i(ss.converted).sum(),
     ).cache()  # used twice: customers' sessions and anonymous ones; the caller releases it
     return facts
 
@@ -283,9 +334,12 @@ def _facts(
     facts = _customer_flags(ds, period)
     anonymous = None
     caches: list[ir.Table] = []
+    daily = _daily(ds, period).cache() if ds.has("events") else None  # read twice below
+    if daily is not None:
+        caches.append(daily)
     builders = {
         "orders": lambda: _orders(ds, period), "surveys": lambda: _surveys(ds, period),
-        "events": lambda: _events(ds, period), "first_week": lambda: _first_week(ds, period, as_of),
+        "events": lambda: _events(daily, period), "first_week": lambda: _first_week(ds, period, as_of, daily),
         "email": lambda: _email(ds, period), "referred": lambda: _referred(ds, period),
         "tickets": lambda: _tickets(ds, period),
     }
@@ -302,10 +356,18 @@ def _facts(
     return facts, anonymous, [facts, *caches]
 
 
-def _aggregate(facts: ir.Table, seg: ir.Table) -> ir.Table:
-    j = seg.join(facts, "customer_id")
+def _aggregate(facts: ir.Table, wide: ir.Table, segments: list[str], fw_min: int) -> pd.DataFrame:
+    """Sums per segment value, for ``all`` and each segment column: one row per (segment, segment_value).
+
+    Every quantity is additive, so the engine sums the facts once per *cell* (each
+    combination of segment values, a few hundred rows however many customers)
+    and the cells are rolled up to each segment's values. This equals a GROUP BY
+    over a long (customer, segment) table at a fraction of its cost.
+    """
+    keys = [f"__seg{i}" for i in range(len(segments))]
+    j = facts.join(wide, "customer_id")
     numeric = [c for c, t in facts.schema().items() if t.is_numeric() and c != "customer_id"]
-    aggs: dict[str, Any] = {c: j[c].sum() for c in numeric}
+    aggs: dict[str, Any] = {c: _xsum(j[c]) for c in numeric if c != "fw_complete" and c != "fw_days"}
     aggs["customers"] = j.count()
     if "n_orders" in facts.columns:
         aggs["buyers"] = _i(j.n_orders > 0).sum()
@@ -318,20 +380,24 @@ def _aggregate(facts: ir.Table, seg: ir.Table) -> ir.Table:
     # customers present all period from its start: new customers' shorter exposure would bias the rate
     aggs["engaged"] = _i(engaged & (j.at_start == 1)).sum()
     if "fw_complete" in facts.columns:
-        aggs["fw_n"] = _i((j.new == 1) & (j.fw_complete == 1)).sum()
-    return j.group_by(["segment", "segment_value"]).aggregate(**aggs)
+        eligible = (j.new == 1) & (j.fw_complete == 1)
+        aggs["fw_n"] = _i(eligible).sum()
+        aggs["fw_engaged"] = _i(eligible & (j.fw_days >= fw_min)).sum()
+        aggs["fw_days_sum"] = ibis.ifelse(eligible, j.fw_days, 0).sum()
+    cells = (j.group_by(keys) if keys else j).aggregate(**aggs).cache()  # small: read once per segment
+    names = list(aggs)
+    total = cells.aggregate(**{n: _xsum(cells[n]) for n in names})
+    rollups = [total.select(*names, segment=ibis.literal("all"), segment_value=ibis.literal("all"))]
+    for key, col in zip(keys, segments, strict=True):
+        g = cells.group_by(segment_value=cells[key]).aggregate(**{n: _xsum(cells[n]) for n in names})
+        rollups.append(g.select(*names, segment=ibis.literal(col), segment_value=g.segment_value))
+    out = ibis.union(*rollups).order_by(["segment", "segment_value"]).to_pandas()
+    cells.release()
+    return out
 
 
-def _first_week_counts(facts: ir.Table, seg: ir.Table, min_days: int) -> ir.Table:
-    j = seg.join(facts, "customer_id")
-    eligible = (j.new == 1) & (j.fw_complete == 1)
-    return j.group_by(["segment", "segment_value"]).aggregate(
-        fw_n=_i(eligible).sum(), fw_engaged=_i(eligible & (j.fw_days >= min_days)).sum(),
-        fw_days_sum=ibis.ifelse(eligible, j.fw_days, 0).sum(),
-    )
-
-
-def _ticket_medians(ds: Dataset, period: Period, seg: ir.Table, confidence: float) -> pd.DataFrame:
+def _ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[str],
+                    confidence: float) -> pd.DataFrame:
     """Median and its order-statistic interval of response and resolution times, per segment."""
     t = _window(ds["support_tickets"], "opened_at", period)
     base = t.select(
@@ -339,16 +405,19 @@ def _ticket_medians(ds: Dataset, period: Period, seg: ir.Table, confidence: floa
         first_response_time=_f(t.first_response_at.epoch_seconds() - t.opened_at.epoch_seconds()),
         resolution_time=_f(t.resolved_at.epoch_seconds() - t.opened_at.epoch_seconds()),
     )
-    j = seg.join(base, "customer_id")
-    long = ibis.union(
-        j.select("segment", "segment_value", metric=ibis.literal("first_response_time"), v=j.first_response_time),
-        j.select("segment", "segment_value", metric=ibis.literal("resolution_time"), v=j.resolution_time),
-    )
+    j = wide.join(base, "customer_id").cache()  # the period's tickets: small, read once per segment and bound
+    labels = [(ibis.literal("all"), ibis.literal("all"))]
+    labels += [(ibis.literal(col), j[f"__seg{i}"]) for i, col in enumerate(segments)]
+    long = ibis.union(*[
+        j.select(segment=seg, segment_value=value, metric=ibis.literal(metric), v=j[metric])
+        for seg, value in labels for metric in ("first_response_time", "resolution_time")
+    ])
     stats_ = long.group_by(["segment", "segment_value", "metric"]).aggregate(
         n=long.v.count(), n_missing=_i(long.v.isnull()).sum(), median=long.v.median(),
-        total=long.v.sum(), total_sq=(long.v * long.v).sum(),
+        total=_xsum(long.v), total_sq=_xsum(long.v * long.v),
     ).to_pandas()
     if stats_.empty:
+        j.release()
         return stats_
     rows = []
     for r in stats_.itertuples(index=False):
@@ -362,6 +431,7 @@ def _ticket_medians(ds: Dataset, period: Period, seg: ir.Table, confidence: floa
         "segment", "segment_value", "metric", "bound", "v").to_pandas()
     bounds = picked.pivot_table(index=["segment", "segment_value", "metric"], columns="bound", values="v",
                                 aggfunc="first").reset_index()
+    j.release()
     out = stats_.merge(bounds, on=["segment", "segment_value", "metric"], how="left")
     for col in ("lo", "hi"):
         if col not in out.columns:
@@ -458,8 +528,7 @@ def _row_metrics(r: Mapping[str, Any], have: set[str], conf: float, period: Peri
         months = max(len(period.months()), 1)
         dau = g("active_days") / days
         mau = g("active_months") / months
-        weeks = max(len(pd.date_range(period.start - pd.Timedelta(days=period.start.weekday()),
-                                      period.end - pd.Timedelta(days=1), freq="W-MON")), 1)
+        weeks = max(len(_weeks(period)), 1)
         out.append(_figure("dau", dau, "mean daily active customers over the period's days", "count", days))
         out.append(_figure("wau", g("active_weeks") / weeks,
                            "mean weekly active customers over the calendar weeks (Monday start) touching the period",
@@ -603,6 +672,8 @@ def measure(
     ds = data if isinstance(data, Dataset) else load(data)
     p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
     segments = list(dict.fromkeys(segments))
+    if "value_tier" in segments and not ds.has("orders"):
+        segments.remove("value_tier")  # a default segment; without orders there is no value to tier
     as_of_ts = pd.Timestamp(as_of) if as_of is not None else _as_of(ds)
     roles = [("current", p)] + ([("previous", p.previous()), ("year_ago", p.year_ago())] if compare else [])
     have = set(ds.tables)
@@ -631,17 +702,13 @@ def measure(
 
 def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have: set[str], conf: float,
                  as_of: pd.Timestamp, fw_min: int, timeout: float) -> list[dict[str, Any]]:
-    seg = segment_table(ds, per, segments).cache()
+    wide = segment_columns(ds, per, segments).cache()
     facts, anonymous, caches = _facts(ds, per, as_of, timeout)
     if "referred" in facts.columns:
         facts = facts.mutate(referred_new=_i((facts.referred > 0) & (facts.new == 1)))
-    agg = _aggregate(facts, seg)
-    if "fw_complete" in facts.columns:
-        fw = _first_week_counts(facts, seg, fw_min)
-        agg = agg.drop("fw_n").join(fw, ["segment", "segment_value"])
-    sums = agg.order_by(["segment", "segment_value"]).to_pandas()
+    sums = _aggregate(facts, wide, segments, fw_min)
     if anonymous is not None:
-        anon = anonymous.aggregate(**{c: anonymous[c].sum() for c in anonymous.columns if c != "customer_id"})
+        anon = anonymous.aggregate(**{c: _xsum(anonymous[c]) for c in anonymous.columns if c != "customer_id"})
         anon_row = anon.to_pandas().iloc[0].fillna(0)
         mask = sums["segment"] == "all"
         for c in anon_row.index:
@@ -661,7 +728,7 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have:
     if spend is not None and "acquisition_channel" in ds["customers"].columns:
         _cac_rows(sums, spend, conf, emit)
     if ds.has("support_tickets"):
-        med = _ticket_medians(ds, per, seg, conf)
+        med = _ticket_medians(ds, per, wide, segments, conf)
         for r in med.itertuples(index=False):
             median = MetricResult(
                 metric=r.metric, value=float(r.median) if r.n else NAN,
@@ -677,7 +744,7 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], have:
     if ds.has("social_posts"):
         for segment, value, res in _social(ds, per, conf):
             emit(segment, value, res)
-    for cached in (seg, *caches):
+    for cached in (wide, *caches):
         cached.release()
     return out
 

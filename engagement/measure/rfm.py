@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis import _
 
-from engagement.measure._engine import as_table, to_pandas
+from engagement.measure._engine import as_table, exact_sum, to_pandas
 
 __all__ = ["rfm_summary", "calibration_holdout_summary", "purchase_day_counts", "unit_days"]
 
@@ -53,19 +53,16 @@ def _occasions(orders: ir.Table, customer_col: str, datetime_col: str, monetary_
     value = orders[monetary_col].cast("float64") if monetary_col else ibis.literal(0.0)
     day = orders[datetime_col].cast("timestamp").date() if not orders[datetime_col].type().is_date() \
         else orders[datetime_col]
-    return (
-        orders.select(customer_id=orders[customer_col], day=day, value=value)
-        .group_by(["customer_id", "day"])
-        # rounded to 1e-6: parallel float sums differ in the last bits between runs,
-        # and the models fitted on these values must give the same numbers every time
-        .aggregate(value=_.value.sum().round(6))
-    )
+    occ = orders.select(customer_id=orders[customer_col], day=day, value=value)
+    # exact sums: parallel float sums differ in the last bits between runs, and the models
+    # fitted on these values must give the same numbers every time
+    return occ.group_by(["customer_id", "day"]).aggregate(value=exact_sum(occ.value))
 
 
 def _summarise(occ: ir.Table, end: dt.date, days: float) -> ir.Table:
     per = occ.group_by("customer_id").aggregate(
         first=_.day.min(), last=_.day.max(), occasions=_.day.count(),
-        total=_.value.sum(), first_value=_.value.argmin(_.day),
+        total=exact_sum(occ.value), first_value=_.value.argmin(_.day),
     )
     end_lit = ibis.date(end)
     freq = (per.occasions - 1).cast("int64")
@@ -164,11 +161,9 @@ def calibration_holdout_summary(
     table = as_table(orders, "orders")
     occ = _occasions(table, customer_col, datetime_col, monetary_col)
     calib = _summarise(occ.filter(occ.day <= ibis.date(cal)), cal, days)
-    hold = (
-        occ.filter((occ.day > ibis.date(cal)) & (occ.day <= ibis.date(obs)))
-        .group_by("customer_id")
-        .aggregate(frequency_holdout=_.day.count(), holdout_total=_.value.sum().round(6))
-    )
+    in_holdout = occ.filter((occ.day > ibis.date(cal)) & (occ.day <= ibis.date(obs)))
+    hold = in_holdout.group_by("customer_id").aggregate(
+        frequency_holdout=_.day.count(), holdout_total=exact_sum(in_holdout.value))
     joined = calib.left_join(hold, "customer_id")
     fh = joined.frequency_holdout.fill_null(0).cast("int64")
     expr = joined.select(

@@ -1,0 +1,267 @@
+"""The pandas reference for ``engagement.measure``: the same aggregations, written the straightforward way.
+
+This is what an analyst would write without the package: read every table into
+pandas, filter the period, ``groupby`` per customer, merge, ``groupby`` per
+segment. It computes the value and the count behind every metric that
+``measure(data, period, compare=False)`` gives, for ``all`` and each segment,
+and nothing else (no validation, no intervals except none are needed to compare).
+
+It serves twice: ``bench_measure.py`` times it against the package, and
+``tests/test_measure.py`` checks that both give the same numbers on the demo,
+so it is a second, independent implementation of every definition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEGMENTS = ["plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier"]
+TABLES = ["customers", "orders", "survey_responses", "events", "email_events", "pageviews", "referrals",
+          "support_tickets", "social_posts", "marketing_spend"]
+
+
+def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """Every table of a demo folder, read whole into pandas."""
+    return {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}
+
+
+def quarter_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Period(period, freq="Q").start_time
+    return start, start + pd.offsets.QuarterBegin(1, startingMonth=1)
+
+
+def _ntile3(n: int) -> np.ndarray:
+    """SQL ``NTILE(3)`` over n ordered rows: the first n % 3 buckets get one row more."""
+    q, r = divmod(n, 3)
+    sizes = [q + 1 if b < r else q for b in range(3)]
+    return np.repeat(np.arange(3), sizes)
+
+
+def sessions(pv: pd.DataFrame, timeout_minutes: float = 30.0) -> pd.DataFrame:
+    """One row per session of the given pageviews: customer, pageviews, duration, converted."""
+    pv = pv.sort_values(["visitor_id", "viewed_at"], kind="stable")
+    gap = pv["viewed_at"].diff()
+    new = (pv["visitor_id"] != pv["visitor_id"].shift()) | (gap > pd.Timedelta(minutes=timeout_minutes))
+    sid = new.cumsum().to_numpy()
+    return pv.assign(_sid=sid).groupby("_sid").agg(
+        customer_id=("customer_id", "max"), pageviews=("page", "size"),
+        first=("viewed_at", "min"), last=("viewed_at", "max"), converted=("converted", "max"),
+    ).assign(duration=lambda d: (d["last"] - d["first"]).dt.total_seconds())
+
+
+def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
+                      segments: list[str] | None = None, timeout_minutes: float = 30.0) -> pd.DataFrame:
+    """``segment, segment_value, metric, value, n`` for the period, computed in pandas."""
+    segments = SEGMENTS if segments is None else segments
+    s, e = quarter_bounds(period)
+    days = (e - s).days
+    months = 3
+    weeks = len(pd.date_range(s - pd.Timedelta(days=s.weekday()), e - pd.Timedelta(days=1), freq="W-MON"))
+    as_of = max(d["events"]["occurred_at"].max(), d["orders"]["ordered_at"].max(),
+                d["pageviews"]["viewed_at"].max(), d["customers"]["signup_at"].max())
+
+    # customers and their flags
+    c = d["customers"]
+    c = c[c["signup_at"] < e].copy()
+    cancelled = c["cancelled_at"]
+    c["at_start"] = ((c["signup_at"] < s) & (cancelled.isna() | (cancelled >= s))).astype(int)
+    c["new"] = (c["signup_at"] >= s).astype(int)
+    c["lost"] = ((c["at_start"] == 1) & (cancelled < e)).astype(int)
+    c["at_end"] = (cancelled.isna() | (cancelled >= e)).astype(int)
+    c["retained"] = ((c["at_start"] == 1) & (c["lost"] == 0)).astype(int)
+    c["active"] = ((c["at_start"] == 1) | (c["new"] == 1)).astype(int)
+
+    # segments
+    c["tenure_band"] = np.where(c["signup_at"] >= s, "new this period",
+                                np.where(c["signup_at"] >= s - pd.Timedelta(days=365), "under 1 year",
+                                         "more than 1 year"))
+    c["new_vs_returning"] = np.where(c["signup_at"] >= s, "new", "returning")
+    o = d["orders"]
+    prior = o[(o["ordered_at"] >= s - pd.Timedelta(days=365)) & (o["ordered_at"] < s)]
+    spend = prior.groupby("customer_id")["revenue"].sum().round(6)  # in millionths, as measure sums exactly
+    spend = spend[spend > 0].reset_index().sort_values(["revenue", "customer_id"])
+    spend["tier"] = np.array(["low", "mid", "high"])[_ntile3(len(spend))]
+    c["value_tier"] = c["customer_id"].map(spend.set_index("customer_id")["tier"]).fillna("none")
+    for col in ("plan", "acquisition_channel", "region"):
+        c[col] = c[col].astype("string").fillna("(missing)")
+
+    # per-customer facts
+    ow = o[(o["ordered_at"] >= s) & (o["ordered_at"] < e)]
+    f_orders = ow.assign(rsq=ow["revenue"] ** 2, has_cost=ow["cost"].notna().astype(int)).groupby("customer_id").agg(
+        n_orders=("revenue", "size"), revenue=("revenue", "sum"), revenue_sq=("rsq", "sum"),
+        cost=("cost", "sum"), n_cost=("has_cost", "sum"))
+    sv = d["survey_responses"]
+    sv = sv[(sv["responded_at"] >= s) & (sv["responded_at"] < e)]
+    sc = sv["score"]
+    is_nps, is_csat, is_ces = sv["survey"] == "nps", sv["survey"] == "csat", sv["survey"] == "ces"
+    f_surveys = sv.assign(
+        nps_pro=is_nps & (sc >= 9), nps_pas=is_nps & (sc >= 7) & (sc <= 8), nps_det=is_nps & (sc <= 6),
+        csat_n=is_csat, csat_top2=is_csat & (sc >= 4), csat_sum=sc.where(is_csat, 0),
+        ces_n=is_ces, ces_sum=sc.where(is_ces, 0), responses=1,
+    ).groupby("customer_id")[["nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n", "ces_sum",
+                              "responses"]].sum()
+    ev = d["events"]
+    evq = ev[(ev["occurred_at"] >= s) & (ev["occurred_at"] < e)]
+    day = evq["occurred_at"].dt.floor("D")
+    f_events = pd.DataFrame({
+        "n_events": evq.groupby("customer_id").size(),
+        "active_days": day.groupby(evq["customer_id"]).nunique(),
+        "active_weeks": (day - pd.to_timedelta(day.dt.day_of_week, unit="D")).groupby(evq["customer_id"]).nunique(),
+        "active_months": day.dt.to_period("M").groupby(evq["customer_id"]).nunique(),
+    })
+    new_c = c.loc[c["new"] == 1, ["customer_id", "signup_at"]].assign(day0=lambda x: x["signup_at"].dt.floor("D"))
+    new_c["fw_complete"] = (new_c["day0"] + pd.Timedelta(days=7) <= as_of).astype(int)
+    evw = ev[(ev["occurred_at"] >= s) & (ev["occurred_at"] < e + pd.Timedelta(days=8))]
+    evw = evw.assign(day=evw["occurred_at"].dt.floor("D"))[["customer_id", "day"]].merge(new_c, on="customer_id")
+    evw = evw[(evw["day"] >= evw["day0"]) & (evw["day"] < evw["day0"] + pd.Timedelta(days=7))]
+    new_c["fw_days"] = new_c["customer_id"].map(evw.groupby("customer_id")["day"].nunique()).fillna(0)
+    em = d["email_events"]
+    em = em[(em["occurred_at"] >= s) & (em["occurred_at"] < e)]
+    per_campaign = em.assign(
+        delivered=em["event"] == "delivered", opened=em["event"].isin(["open", "click"]),
+        clicked=em["event"] == "click", unsubscribed=em["event"] == "unsubscribe",
+    ).groupby(["customer_id", "campaign_id"])[["delivered", "opened", "clicked", "unsubscribed"]].max()
+    f_email = per_campaign.groupby(level="customer_id").sum()
+    pv = d["pageviews"]
+    ss = sessions(pv[(pv["viewed_at"] >= s) & (pv["viewed_at"] < e)], timeout_minutes)
+    ss = ss.assign(pv_sq=ss["pageviews"] ** 2, bounce=ss["pageviews"] == 1, dur_sq=ss["duration"] ** 2)
+    web_cols = dict(n_sessions=("pageviews", "size"), n_pageviews=("pageviews", "sum"), pv_sq=("pv_sq", "sum"),
+                    bounces=("bounce", "sum"), dur_sum=("duration", "sum"), dur_sq=("dur_sq", "sum"),
+                    converting=("converted", "sum"))
+    f_web = ss[ss["customer_id"].notna()].groupby("customer_id").agg(**web_cols)
+    anon = ss[ss["customer_id"].isna()].assign(k=0).groupby("k").agg(**web_cols)
+    referred = d["referrals"].groupby("referred_customer_id").size().rename("referred")
+    tk = d["support_tickets"]
+    tk = tk[(tk["opened_at"] >= s) & (tk["opened_at"] < e)]
+    f_tickets = tk.groupby("customer_id").size().rename("tickets")
+
+    facts = c.set_index("customer_id")
+    for part in (f_orders, f_surveys, f_events, new_c.set_index("customer_id")[["fw_complete", "fw_days"]],
+                 f_email, f_web, referred, f_tickets):
+        facts = facts.join(part, how="left")
+    numeric = [col for col in facts.columns if col not in c.columns or col in
+               ("at_start", "new", "lost", "at_end", "retained", "active")]
+    facts[numeric] = facts[numeric].fillna(0)
+    facts["users_at_start"] = ((facts["n_events"] > 0) & (facts["at_start"] == 1)).astype(int)
+    engaged = ((facts["n_events"] > 0) | (facts["n_orders"] > 0) | (facts["clicked"] > 0)
+               | (facts["responses"] > 0) | (facts["n_sessions"] > 0))
+    facts["engaged"] = (engaged & (facts["at_start"] == 1)).astype(int)
+    fw_ok = (facts["new"] == 1) & (facts["fw_complete"] == 1)
+    facts["fw_n"] = fw_ok.astype(int)
+    facts["fw_engaged"] = (fw_ok & (facts["fw_days"] >= 2)).astype(int)
+    facts["referred_new"] = ((facts["referred"] > 0) & (facts["new"] == 1)).astype(int)
+    sums = ["at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
+            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n", "ces_sum",
+            "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
+            "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews", "pv_sq",
+            "bounces", "dur_sum", "dur_sq", "converting", "referred_new"]
+    facts["all"] = "all"
+
+    # per segment: sums, then metric values
+    spend_t = d["marketing_spend"]
+    spend_t = spend_t.assign(period_start=pd.to_datetime(spend_t["period_start"]))
+    spend_t = spend_t[(spend_t["period_start"] >= s) & (spend_t["period_start"] < e)]
+    both = spend_t["impressions"].notna() & spend_t["clicks"].notna()
+    spend_t = spend_t.assign(impressions=spend_t["impressions"].where(both, 0), clicks=spend_t["clicks"].where(both, 0))
+    by_channel = spend_t.groupby("channel")[["spend", "impressions", "clicks"]].sum()
+    tk = tk.assign(first_response_time=(tk["first_response_at"] - tk["opened_at"]).dt.total_seconds(),
+                   resolution_time=(tk["resolved_at"] - tk["opened_at"]).dt.total_seconds())
+    tk = tk.merge(facts[["all", *segments]], left_on="customer_id", right_index=True)
+    rows: list[tuple[str, str, str, float, int]] = []
+    for seg in ["all", *segments]:
+        g = facts.groupby(seg)[sums].sum()
+        if seg == "all" and len(anon):
+            g.loc["all", list(anon.columns)] += anon.iloc[0]
+        for value, r in g.iterrows():
+            rows += _metrics(seg, str(value), r, days, weeks, months)
+        for metric in ("first_response_time", "resolution_time"):
+            for value, x in tk.groupby(seg)[metric]:
+                x = x.dropna()
+                rows.append((seg, str(value), metric, float(x.median()) if len(x) else np.nan, len(x)))
+                rows.append((seg, str(value), f"{metric}_mean", float(x.mean()) if len(x) else np.nan, len(x)))
+        if seg in ("all", "acquisition_channel"):
+            spend_of = by_channel.sum() if seg == "all" else None
+            for value, r in g.iterrows():
+                sp = spend_of if seg == "all" else (by_channel.loc[value] if value in by_channel.index else None)
+                if sp is None:
+                    continue
+                cac = sp["spend"] / r["new"] if r["new"] else np.nan
+                rows.append((seg, str(value), "cac", cac, int(r["new"])))
+                clv = _clv(r)
+                if not (np.isnan(clv) or np.isnan(cac) or cac == 0):
+                    rows.append((seg, str(value), "clv_cac_ratio", clv / cac, 1))
+                if sp["impressions"] > 0:
+                    rows.append((seg, str(value), "click_through_rate", sp["clicks"] / sp["impressions"],
+                                 int(sp["impressions"])))
+    posts = d["social_posts"]
+    posts = posts[(posts["posted_at"] >= s) & (posts["posted_at"] < e)].sort_values("posted_at")
+    posts = posts.assign(eng=posts["likes"] + posts["comments"] + posts["shares"])
+    per_platform = posts.groupby("platform").agg(eng=("eng", "sum"), reach=("reach", "sum"),
+                                                 f0=("followers", "first"), f1=("followers", "last"),
+                                                 n=("eng", "size"))
+    for value, r in [*per_platform.iterrows(), ("all", per_platform.sum())]:
+        seg = "all" if value == "all" else "platform"
+        rows.append((seg, str(value), "social_engagement_rate", r["eng"] / r["reach"], int(r["n"])))
+        rows.append((seg, str(value), "follower_growth_rate", (r["f1"] - r["f0"]) / r["f0"], int(r["f0"])))
+    return pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "value", "n"])
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else np.nan
+
+
+def _clv(r: pd.Series) -> float:
+    if not (r["at_start"] and r["lost"] and r["n_orders"] and r["active"]):
+        return np.nan
+    margin = 1 - r["cost"] / r["revenue"] if r["n_cost"] == r["n_orders"] and r["revenue"] > 0 else 1.0
+    margin = min(max(margin, 0.0), 1.0)
+    return (r["revenue"] / r["n_orders"]) * (r["n_orders"] / r["active"]) * (r["at_start"] / r["lost"]) * margin
+
+
+def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: int) -> list[tuple]:
+    dau, mau = r["active_days"] / days, r["active_months"] / months
+    nps_n = r["nps_pro"] + r["nps_pas"] + r["nps_det"]
+    figures = {
+        "churn_rate": (_ratio(r["lost"], r["at_start"]), r["at_start"]),
+        "retention_rate": (_ratio(r["retained"], r["at_start"]), r["at_start"]),
+        "new_customers": (r["new"], r["new"]), "active_customers": (r["active"], r["active"]),
+        "orders": (r["n_orders"], r["n_orders"]), "revenue": (r["revenue"], r["n_orders"]),
+        "aov": (_ratio(r["revenue"], r["n_orders"]), r["n_orders"]),
+        "purchase_frequency": (_ratio(r["n_orders"], r["active"]), r["active"]),
+        "clv": (_clv(r), 0 if np.isnan(_clv(r)) else 1),
+        "nps": (100 * _ratio(r["nps_pro"] - r["nps_det"], nps_n), nps_n),
+        "csat": (_ratio(r["csat_top2"], r["csat_n"]), r["csat_n"]),
+        "csat_mean": (_ratio(r["csat_sum"], r["csat_n"]), r["csat_n"]),
+        "ces": (_ratio(r["ces_sum"], r["ces_n"]), r["ces_n"]),
+        "dau": (dau, days), "wau": (r["active_weeks"] / weeks, weeks), "mau": (mau, months),
+        "stickiness": (_ratio(dau, mau), round(mau)),
+        "product_usage_rate": (_ratio(r["users_at_start"], r["at_start"]), r["at_start"]),
+        "first_week_engagement": (_ratio(r["fw_engaged"], r["fw_n"]), r["fw_n"]),
+        "engagement_rate": (_ratio(r["engaged"], r["at_start"]), r["at_start"]),
+        "website_visits": (r["n_sessions"], r["n_sessions"]), "page_views": (r["n_pageviews"], r["n_pageviews"]),
+        "pages_per_session": (_ratio(r["n_pageviews"], r["n_sessions"]), r["n_sessions"]),
+        "bounce_rate": (_ratio(r["bounces"], r["n_sessions"]), r["n_sessions"]),
+        "average_session_duration": (_ratio(r["dur_sum"], r["n_sessions"]), r["n_sessions"]),
+        "conversion_rate": (_ratio(r["converting"], r["n_sessions"]), r["n_sessions"]),
+        "email_open_rate": (_ratio(r["opened"], r["delivered"]), r["delivered"]),
+        "email_click_rate": (_ratio(r["clicked"], r["delivered"]), r["delivered"]),
+        "click_to_open_rate": (_ratio(r["clicked"], r["opened"]), r["opened"]),
+        "unsubscribe_rate": (_ratio(min(r["unsubscribed"], r["delivered"]), r["delivered"]), r["delivered"]),
+        "referral_rate": (_ratio(r["referred_new"], r["new"]), r["new"]),
+    }
+    return [(seg, value, m, float(v), int(n)) for m, (v, n) in figures.items()]
+
+
+def compare(ours: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``ours`` (current period) joined to the reference, with the relative difference of values."""
+    cur = ours[(ours["status"] == "ok") & (ours["period_role"] == "current")]
+    cur = cur[["segment", "segment_value", "metric", "value", "n"]]
+    both = cur.merge(reference, on=["segment", "segment_value", "metric"], how="outer", suffixes=("", "_ref"),
+                     indicator=True)
+    both["rel_diff"] = (both["value"] - both["value_ref"]).abs() / both["value_ref"].abs().clip(lower=1e-12)
+    same_nan = both["value"].isna() & both["value_ref"].isna()
+    both.loc[same_nan, "rel_diff"] = 0.0
+    return both
