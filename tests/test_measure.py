@@ -209,6 +209,24 @@ def test_measure_gives_identical_numbers_on_every_run(table):
     pd.testing.assert_frame_equal(table, again, check_exact=True)
 
 
+@pytest.mark.parametrize("period", ["2024-11", "2024", "2024Q1"])
+def test_active_days_weeks_months_for_months_and_years(raw, period):
+    # active weeks and months are counted by one max() per calendar week/month of the period
+    p = parse_period(period)
+    t = measure(eg.load(default_demo_path()), period, segments=[], compare=False).set_index("metric")
+    ev = raw["events"]
+    ev = ev[(ev.occurred_at >= p.start) & (ev.occurred_at < p.end)]
+    day = ev.occurred_at.dt.floor("D")
+    monday = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    n_weeks = len(pd.date_range(p.start - pd.Timedelta(days=p.start.weekday()), p.end - pd.Timedelta(days=1),
+                                freq="W-MON"))
+    by = ev.customer_id
+    assert t.loc["dau", "value"] == pytest.approx(day.groupby(by).nunique().sum() / p.days, rel=1e-12)
+    assert t.loc["wau", "value"] == pytest.approx(monday.groupby(by).nunique().sum() / n_weeks, rel=1e-12)
+    assert t.loc["mau", "value"] == pytest.approx(day.dt.to_period("M").groupby(by).nunique().sum()
+                                                  / len(p.months()), rel=1e-12)
+
+
 def test_exact_sum_is_exact_where_a_float_sum_is_not():
     import ibis
 
