@@ -7,6 +7,7 @@ result.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -286,6 +287,7 @@ def ratio_from_moments(
                         confidence=confidence, unit=unit, details={"se": se})
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of two numbers, asked for every segment of every period
 def median_rank_bounds(n: int, confidence: float) -> tuple[int, int]:
     """1-based ranks of the order statistics bounding the median's interval.
 
