@@ -368,15 +368,14 @@ def _validate_table(
         dup_rows = rows_read > 0 and int(raw.distinct().count().execute()) < rows_read
     dup_keys = has_key and key_distinct < key_n
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
-    typed = [c.name for c in spec.columns if c.name in raw.columns]
-    extras = [c for c in raw.columns if spec.column(c) is None]
+    used_columns = _used_columns(spec, raw)
     problems = [
         _problem(name, rules[i][1], rules[i][0], int(counts[f"n{i}"]), counts[f"e{i}"], rules[i][2])
         for i in failing
     ]
     if not failing and not dup_rows and not dup_keys:
-        good = view.select(*typed, *extras)
-        bad = raw.filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
+        good = view.select(*used_columns)
+        bad = _no_rejects(raw)
         summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read, "rows_rejected": 0}
         return good, bad, summary, problems, None
     dups = _duplicate_rules(spec, raw, view, raw_of, dup_rows, dup_keys)
@@ -386,7 +385,7 @@ def _validate_table(
     for f in flags.values():
         any_bad = any_bad | f
     flagged = view.mutate(**flags, __bad=any_bad).cache()
-    good = flagged.filter(~flagged.__bad).select(*typed, *extras)
+    good = flagged.filter(~flagged.__bad).select(*used_columns)
     reason = ibis.literal("")
     for i, (rule, *_rest) in enumerate(active):
         reason = reason + ibis.ifelse(flagged[f"__bad__{i}"], f"{rule};", "")
@@ -416,8 +415,17 @@ def _int(flag: ir.BooleanValue) -> ir.Value:
 def _typed(name: str, spec: TableSpec, raw: ir.Table) -> ir.Table:
     """The used table of a source table that had no rejects: its typed view, read lazily from the source."""
     view, _rules, _raw_of = _row_rules(name, spec, raw, {})
-    typed = [c.name for c in spec.columns if c.name in raw.columns]
-    return view.select(*typed, *[c for c in raw.columns if spec.column(c) is None])
+    return view.select(*_used_columns(spec, raw))
+
+
+def _used_columns(spec: TableSpec, raw: ir.Table) -> list[str]:
+    """Columns of a used table: the contract's, in contract order, then any extra ones as read."""
+    return [c.name for c in spec.columns if c.name in raw.columns] + [c for c in raw.columns if spec.column(c) is None]
+
+
+def _no_rejects(raw: ir.Table) -> ir.Table:
+    """An empty rejects table with the raw columns and ``_reason``."""
+    return raw.filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
 
 
 def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str) -> Dataset:
@@ -430,7 +438,7 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
             rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
         else:
             used[name] = _typed(name, CONTRACT[name], raw[name])
-            rejects[name] = raw[name].filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
+            rejects[name] = _no_rejects(raw[name])
     return Dataset(
         tables=used, rejects=rejects,
         report=pd.DataFrame(manifest["report"], columns=["table", "rows_read", "rows_used", "rows_rejected"]),
