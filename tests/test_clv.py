@@ -166,10 +166,6 @@ def test_bad_rfm_input_is_refused():
         BGNBD.fit(pd.DataFrame({"frequency": [1], "recency": [5.0], "T": [3.0]}))
     with pytest.raises(ValueError, match=r"1 of 2 values are missing"):
         BGNBD.fit(pd.DataFrame({"frequency": [1, 2], "recency": [1.0, np.nan], "T": [3.0, 4]}))
-    zero_spend = pd.DataFrame({"frequency": [1, 2, 3, 1], "recency": [1.0, 2, 3, 1], "T": [5.0] * 4,
-                               "monetary_value": [10.0, 0.0, 5.0, 7.0]})
-    with pytest.raises(ModelFitError, match=r"1 of 4 repeat buyers have a mean spend <= 0"):
-        GammaGamma.fit(zero_spend)
 
 
 def test_single_purchase_customers_get_population_spend(sample_rfm):
@@ -177,3 +173,77 @@ def test_single_purchase_customers_get_population_spend(sample_rfm):
     one = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [30.0], "monetary_value": [0.0]})
     p, q, g = gg.params["p"], gg.params["q"], gg.params["gamma"]
     assert gg.expected_average_spend(one)[0] == pytest.approx(g * p / (q - 1))
+
+
+def test_repeat_buyers_with_zero_mean_spend_are_left_out_and_counted(sample_rfm):
+    positive = GammaGamma.fit(sample_rfm)
+    zeros = pd.DataFrame({"frequency": [2, 5], "recency": [3.0, 10.0], "T": [20.0, 30.0], "monetary_value": 0.0})
+    with_zeros = GammaGamma.fit(pd.concat([sample_rfm, zeros], ignore_index=True))
+    assert with_zeros.n_excluded == 2 and with_zeros.n_customers == positive.n_customers == 946
+    assert with_zeros.params == positive.params
+
+
+def _numeric_derivatives(f, theta, eps=1e-6):
+    """Central differences of f's value and gradient: the second method for the analytic ones."""
+    k = len(theta)
+    grad = np.array([(f(theta + eps * np.eye(k)[i])[0] - f(theta - eps * np.eye(k)[i])[0]) / (2 * eps)
+                     for i in range(k)])
+    hess = np.array([(f(theta + eps * np.eye(k)[i])[1] - f(theta - eps * np.eye(k)[i])[1]) / (2 * eps)
+                     for i in range(k)])
+    return grad, hess
+
+
+def test_analytic_gradient_and_hessian_equal_finite_differences(sample_rfm):
+    x, tx, T, m = (sample_rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    w = np.ones(len(x))
+    for theta in (np.array([0.3, 5.0, 0.9, 2.0]), np.array([1.7, 0.8, 3.0, 0.6])):
+        def f(th):
+            return BGNBD._loglik_derivatives(th, x, tx, T, w)
+        value, grad, hess = f(theta)
+        assert value == pytest.approx(BGNBD._loglik(theta, x, tx, T).sum(), rel=1e-12)
+        num_grad, num_hess = _numeric_derivatives(f, theta)
+        np.testing.assert_allclose(grad, num_grad, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(hess, num_hess, rtol=1e-6, atol=1e-3)
+    rep = x > 0
+    for theta in (np.array([5.0, 3.0, 12.0]), np.array([1.2, 7.0, 40.0])):
+        def g(th):
+            return GammaGamma._loglik_derivatives(th, x[rep], m[rep], w[rep])
+        value, grad, hess = g(theta)
+        assert value == pytest.approx(GammaGamma._loglik(theta, x[rep], m[rep]).sum(), rel=1e-12)
+        num_grad, num_hess = _numeric_derivatives(g, theta)
+        np.testing.assert_allclose(grad, num_grad, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(hess, num_hess, rtol=1e-6, atol=1e-3)
+
+
+def test_estimates_equal_an_independent_derivative_free_fit_to_six_digits(sample_rfm, bgnbd):
+    from scipy import optimize
+
+    x, tx, T = (sample_rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    res = optimize.minimize(lambda u: -BGNBD._loglik(np.exp(u), x, tx, T).sum(), np.zeros(4), method="Nelder-Mead",
+                            options={"maxiter": 40_000, "xatol": 1e-11, "fatol": 1e-12})
+    np.testing.assert_allclose([bgnbd.params[k] for k in ("r", "alpha", "a", "b")], np.exp(res.x), rtol=1e-6)
+    gg = GammaGamma.fit(sample_rfm)
+    rep = x > 0
+    m = sample_rfm["monetary_value"].to_numpy(dtype=float)[rep]
+    res = optimize.minimize(lambda u: -GammaGamma._loglik(np.exp(u), x[rep], m).sum(), np.log([1.0, 1.0, 30.0]),
+                            method="Nelder-Mead", options={"maxiter": 40_000, "xatol": 1e-11, "fatol": 1e-12})
+    np.testing.assert_allclose([gg.params[k] for k in ("p", "q", "gamma")], np.exp(res.x), rtol=1e-6)
+
+
+def test_standard_errors_equal_the_numerical_hessians(sample_rfm, bgnbd):
+    from statsmodels.tools.numdiff import approx_hess3
+
+    x, tx, T = (sample_rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    est = np.array([bgnbd.params[k] for k in ("r", "alpha", "a", "b")])
+    hess = approx_hess3(est, lambda th: BGNBD._loglik(th, x, tx, T).sum())
+    np.testing.assert_allclose(bgnbd.summary()["se"], np.sqrt(np.diag(np.linalg.inv(-hess))), rtol=1e-4)
+
+
+def test_the_fit_does_not_depend_on_row_order_and_stops_at_a_zero_gradient(sample_rfm, bgnbd):
+    shuffled = sample_rfm.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    again = BGNBD.fit(shuffled)
+    assert again.params == bgnbd.params and again.standard_errors == bgnbd.standard_errors
+    x, tx, T = (sample_rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    est = np.array([bgnbd.params[k] for k in ("r", "alpha", "a", "b")])
+    _, grad, _ = BGNBD._loglik_derivatives(est, x, tx, T, np.ones(len(x)))
+    assert np.max(np.abs(grad * est)) < 1e-8
