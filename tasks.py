@@ -5,9 +5,12 @@
     python3 tasks.py test   [pytest options]
     python3 tasks.py lab
     python3 tasks.py notebooks   # re-execute the committed notebooks on the demo data
+    python3 tasks.py lock        # refresh requirements.lock from pyproject.toml (needs the network)
 
 Each task creates or updates the project's virtual environment ``.venv`` first,
-re-installing only when ``pyproject.toml`` changed since the last install.
+installing every package at the version and hash that ``requirements.lock``
+pins (so every machine runs the same code), then the project itself; it
+re-installs only when ``pyproject.toml`` or the lock changed since the last install.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".engagement-install-stamp"
+LOCK = ROOT / "requirements.lock"
+UV = "uv==0.13.9"  # the resolver that writes the lock (a universal lock with hashes)
 
 
 def _run(cmd: list[str | Path], **kw) -> int:
@@ -38,14 +43,18 @@ def ensure_venv() -> None:
     if not PY.exists():
         print(f"Creating the virtual environment {VENV.relative_to(ROOT)} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
-    print("Installing engagement and its dependencies into .venv (first run takes a couple of minutes) ...", flush=True)
-    if _run([PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"]) != 0:
-        sys.exit("Could not upgrade pip in .venv.")
-    if _run([PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]"]) != 0:
+    print("Installing engagement and its locked dependencies into .venv (first run takes a couple of minutes) ...",
+          flush=True)
+    quiet = ["--quiet", "--disable-pip-version-check", "--no-warn-script-location"]
+    if _run([PY, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", LOCK]) != 0:
+        sys.exit("Installing the locked dependencies into .venv failed (see pip's message above).")
+    if _run([PY, "-m", "pip", "install", *quiet, "--no-deps", "-e", "."]) != 0:
         sys.exit("Installing engagement into .venv failed (see pip's message above).")
+    if _run([PY, "-m", "pip", "check"], stdout=subprocess.DEVNULL) != 0:
+        sys.exit("The installed packages do not satisfy pyproject.toml: run `python3 tasks.py lock`.")
     if _run([PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (engagement)"]) != 0:
         sys.exit("Registering the notebook kernel failed.")
     STAMP.write_text(wanted)
@@ -84,7 +93,17 @@ def task_notebooks(args: list[str]) -> int:
     return _run([PY, "-m", "engagement.report", "--refresh-notebooks", *args])
 
 
-TASKS = {"report": task_report, "test": task_test, "lab": task_lab, "notebooks": task_notebooks}
+def task_lock(args: list[str]) -> int:
+    """Re-resolve requirements.lock from pyproject.toml: one version of every package for Python 3.11+."""
+    ensure_venv()
+    if _run([PY, "-m", "pip", "install", "--quiet", UV]) != 0:
+        sys.exit(f"Could not install {UV} into .venv.")
+    return _run([BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
+                 "--fork-strategy", "fewest", "--generate-hashes", "--python-version", "3.11", "--no-header",
+                 "--upgrade", "-o", LOCK, *args])
+
+
+TASKS = {"report": task_report, "test": task_test, "lab": task_lab, "notebooks": task_notebooks, "lock": task_lock}
 
 
 def main() -> None:

@@ -64,3 +64,31 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["python3 tasks.py report", "python3 tasks.py test"]
     assert "python3 tasks.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", line)
+        if m:
+            pins[m.group(1).lower()] = m.group(2)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_with_hashes_and_environment_yml_matches_it():
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements.lock").read_text()
+    pins = _lock()
+    entries = re.findall(r"^[A-Za-z0-9_.\-]+==[^\n]*\\\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)", text, flags=re.M)
+    assert len(entries) == len(re.findall(r"^[A-Za-z0-9_.\-]+==", text, flags=re.M)) > 100  # every pin has hashes
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        r = Requirement(req)
+        assert r.name.lower() in pins, f"{r.name} is not in requirements.lock: run `python3 tasks.py lock`"
+        assert r.specifier.contains(pins[r.name.lower()]), f"the lock's {r.name} {pins[r.name.lower()]} breaks {req}"
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and _name(dep) not in {"python", "pip"}:
+            name = CONDA_TO_PYPI.get(_name(dep), _name(dep))
+            assert dep.split("==", 1)[1].split()[0] == pins[name], f"environment.yml {dep} differs from the lock"
