@@ -16,3 +16,5 @@ def pytest_configure(config):
     import tempfile
 
     os.environ["ENGAGEMENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="engagement-test-cache-")
+    # the notebooks' scratch folder when nbval runs them one by one (never the user's own)
+    os.environ["ENGAGEMENT_WORK_DIR"] = tempfile.mkdtemp(prefix="engagement-test-work-")

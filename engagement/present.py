@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import csv
+import html
 import math
+import re
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from engagement import catalog
 
-__all__ = ["format_value", "format_interval", "format_q", "headline"]
+__all__ = [
+    "escape_markdown",
+    "format_value",
+    "format_interval",
+    "format_q",
+    "format_money",
+    "headline",
+    "round_significant",
+    "spreadsheet_safe",
+    "write_csv",
+]
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _unit(metric: str, unit: str | None) -> str:
@@ -44,6 +63,105 @@ def format_value(value: float, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+def escape_markdown(text: Any) -> str:
+    """Text from the data, safe to place in Markdown: no live HTML, links, images or emphasis.
+
+    HTML's ``& < >`` become entities and every Markdown metacharacter is
+    backslash-escaped, so a label such as ``<img src=x onerror=...>`` or
+    ``[click](javascript:...)`` shows as the literal text it is. Line breaks
+    become spaces (a label cannot start a heading or a list).
+
+    Examples
+    --------
+    >>> from engagement.present import escape_markdown
+    >>> print(escape_markdown("<b>basic</b> [x](javascript:alert(1))"))
+    &lt;b&gt;basic&lt;/b&gt; \\[x\\]\\(javascript:alert\\(1\\)\\)
+    """
+    flat = re.sub(r"\s+", " ", str(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas (OWASP CSV injection).
+
+    A text cell that starts with ``= + - @``, a tab or a carriage return gets a
+    leading apostrophe, which spreadsheets show as text; numeric columns are
+    left as numbers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.present import spreadsheet_safe
+    >>> spreadsheet_safe(pd.DataFrame({"label": ["=HYPERLINK(1)", "@cmd", "basic"], "value": [-1.5, 2.0, 3.0]}))
+                label  value
+    0  '=HYPERLINK(1)   -1.5
+    1           '@cmd    2.0
+    2           basic    3.0
+    """
+
+    def cell(v: Any) -> Any:
+        return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+
+    out = frame.copy()
+    for name in out.columns:
+        col = out[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)
+                or pd.api.types.is_bool_dtype(col)):
+            out[name] = col.map(cell, na_action="ignore")
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as a CSV that is safe to open in a spreadsheet (see :func:`spreadsheet_safe`).
+
+    Text is quoted, numbers are not, so they stay numbers.
+    """
+    path = Path(path)
+    spreadsheet_safe(frame).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    return path
+
+
+def round_significant(values: Any, digits: int = 3) -> Any:
+    """Round to ``digits`` significant digits (elementwise for arrays, Series and DataFrames).
+
+    Model estimates and standard errors are shown to what they mean: an optimiser's
+    last digits differ between machines, a standard error's third digit means little.
+
+    Examples
+    --------
+    >>> from engagement.present import round_significant
+    >>> round_significant(7.7215, 2), round_significant(688731.9, 3), round_significant(0.0012345, 2)
+    (7.7, 689000.0, 0.0012)
+    """
+    if isinstance(values, pd.DataFrame):
+        return values.apply(lambda col: round_significant(col, digits) if pd.api.types.is_float_dtype(col) else col)
+    if isinstance(values, pd.Series):
+        return pd.Series(round_significant(values.to_numpy(dtype="float64"), digits), index=values.index,
+                         name=values.name)
+    arr = np.asarray(values, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where((arr == 0) | ~np.isfinite(arr), 0, np.floor(np.log10(np.abs(arr))))
+        factor = 10.0 ** (digits - 1 - mag)
+        out = np.where(np.isfinite(arr) & (arr != 0), np.round(arr * factor) / factor, arr)
+    return float(out) if out.ndim == 0 else out
+
+
+def format_money(value: float, *, digits: int = 3) -> str:
+    """Money as a manager reads it: whole dollars below $1,000, else ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> from engagement.present import format_money
+    >>> format_money(160.94), format_money(688731.4), format_money(float("nan"))
+    ('$161', '$689,000', 'unavailable')
+    """
+    if value is None or not math.isfinite(value):
+        return "unavailable"
+    if abs(value) < 1000:
+        return f"${value:,.0f}"
+    return f"${round_significant(value, digits):,.0f}"
 
 
 def format_q(q: float | None) -> str:

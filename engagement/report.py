@@ -20,19 +20,21 @@ existing report is only replaced with ``force=True``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["render_report", "notebook_paths", "workspace", "REPO_ROOT", "refresh_notebooks"]
+__all__ = ["render_report", "notebook_paths", "workspace", "refresh_notebooks", "NOTEBOOKS"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO_ROOT / "notebooks"
+#: The report's notebooks ship inside the package (``notebooks/`` in a checkout links to them).
+NOTEBOOKS = Path(str(resources.files("engagement").joinpath("notebooks")))
 RUNNER_PARAMETERS = ("period", "data_source", "out_dir", "history_dir")
 REMOVE_TAGS = ("parameters", "injected-parameters", "papermill-error-cell-tag", "remove-cell")
 WORK = "work"
@@ -45,15 +47,26 @@ def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
 
 
 def workspace(out_dir: str | Path | None) -> Path:
-    """Where notebooks exchange their tables: ``out_dir``, or ``reports/_work`` when exploring.
+    """Where notebooks exchange their tables: ``out_dir`` in a report run, else a scratch folder.
+
+    The scratch folder, for notebooks opened one by one in JupyterLab, is
+    ``$ENGAGEMENT_WORK_DIR``, else ``engagement/work`` under the user's cache
+    (``$XDG_CACHE_HOME`` or ``~/.cache``): never inside the package or the checkout.
 
     Examples
     --------
+    >>> import tempfile
     >>> from engagement.report import workspace
-    >>> workspace(None).name
-    '_work'
+    >>> out = tempfile.mkdtemp()
+    >>> workspace(out).is_dir(), workspace(None).is_relative_to(workspace.__globals__["NOTEBOOKS"].parent)
+    (True, False)
     """
-    path = Path(out_dir) if out_dir else REPO_ROOT / "reports" / "_work"
+    if out_dir:
+        path = Path(out_dir)
+    elif os.environ.get("ENGAGEMENT_WORK_DIR"):
+        path = Path(os.environ["ENGAGEMENT_WORK_DIR"])
+    else:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "engagement" / "work"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -96,6 +109,27 @@ def _declared(paths: list[Path]) -> dict[Path, set[str]]:
     return out
 
 
+#: The kernel logs only errors: ipykernel 7 warns at every start that it "is running over TCP without
+#: encryption", which is true of every local kernel and is noise in a report's console.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+
+
+def _cell_progress(step: str, total: int) -> Any:
+    """An nbclient hook that rewrites one terminal line: ``[3/6] 03_measure: cell 5 of 14``."""
+
+    def hook(cell: Any = None, cell_index: int = 0, execute_reply: Any = None, **_: Any) -> None:
+        print(f"\r{step}: cell {cell_index + 1} of {total}", end="", flush=True)
+
+    return hook
+
+
+def _cell_count(path: Path) -> int:
+    """Cells papermill will run: the notebook's own plus the injected parameters cell."""
+    import nbformat
+
+    return len(nbformat.read(path, as_version=4).cells) + 1
+
+
 def _say(progress: bool, text: str) -> None:
     if progress:
         print(text, flush=True)
@@ -136,22 +170,68 @@ def _merge_html(executed: list[Path], target: Path, title: str) -> None:
     c.HTMLExporter.require_js_url = ""
     exporter = HTMLExporter(config=c)
     body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
-    body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*></script>', "", body)
-    target.write_text(body, encoding="utf-8")
+    target.write_text(_lock_down(body), encoding="utf-8")
+
+
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; "
+       "form-action 'none'")
+
+
+def _lock_down(page: str) -> str:
+    """The report needs no script: drop every ``<script>`` element and forbid scripts by Content-Security-Policy.
+
+    Data-derived text is escaped where it is placed; this is the second line of defence.
+    """
+    page = re.sub(r"<script\b[^>]*>.*?</script\s*>", "", page, flags=re.S | re.I)
+    meta = (f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n' + READABLE_CSS)
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + meta, page, count=1, flags=re.I)
+
+
+#: On a phone (390 px) the page itself never scrolls sideways: wide tables scroll inside their own box and
+#: charts shrink to the width of the screen.
+READABLE_CSS = """<style>
+  .jp-OutputArea-output, .jp-RenderedHTMLCommon { max-width: 100%; overflow-x: auto; }
+  .jp-RenderedHTMLCommon table { display: block; max-width: 100%; overflow-x: auto; }
+  .jp-RenderedImage img, .jp-RenderedHTMLCommon img { max-width: 100%; height: auto; }
+  .jp-Cell, .jp-OutputArea, .jp-OutputArea-child { min-width: 0; max-width: 100%; }
+  @media (max-width: 600px) { body { padding: 4px; } .jp-Notebook { padding: 0; } }
+</style>"""
 
 
 def _collect_outputs(work: Path, staging: Path) -> list[str]:
+    """Copy the notebooks' tables into the report; CSVs are written spreadsheet-safe (no live formulas)."""
     import pandas as pd
 
+    from engagement.present import write_csv
+
     written = []
-    if (work / "metrics.parquet").exists():
-        pd.read_parquet(work / "metrics.parquet").to_csv(staging / "metrics.csv", index=False)
-        written.append("metrics.csv")
-    for name in ("findings.json", "action_plan.csv"):
-        if (work / name).exists():
-            shutil.copy(work / name, staging / name)
-            written.append(name)
+    for table in ("metrics", "action_plan"):
+        if (work / f"{table}.parquet").exists():
+            write_csv(pd.read_parquet(work / f"{table}.parquet"), staging / f"{table}.csv")
+            written.append(f"{table}.csv")
+    if (work / "findings.json").exists():
+        shutil.copy(work / "findings.json", staging / "findings.json")
+        written.append("findings.json")
     return written
+
+
+def _environment() -> dict[str, Any]:
+    """Python and the version of every package the project depends on (for the manifest)."""
+    import platform
+    from importlib import metadata
+
+    names = {"engagement"}
+    for req in metadata.requires("engagement") or []:
+        if "extra ==" not in req:
+            names.add(re.split(r"[\s<>=!\[;~]", req, maxsplit=1)[0].lower())
+    versions = {}
+    for name in sorted(names):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "packages": versions}
 
 
 def render_report(
@@ -210,15 +290,20 @@ def render_report(
     source = str(Path(data).resolve()) if data else None
     base = {"period": period, "data_source": source, "out_dir": str(work), "history_dir": str(root), **extra}
     executed = []
+    begun = time.perf_counter()
+    live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
     _say(progress, f"Rendering the {period} report ({len(paths)} notebooks) ...")
     for i, nb in enumerate(paths, start=1):
         started = time.perf_counter()
-        _say(progress, f"  [{i}/{len(paths)}] {nb.stem} ...")
+        step = f"  [{i}/{len(paths)}] {nb.stem}"
+        _say(progress, f"{step} ...")
         target_nb = staging / nb.name
         try:
             pm.execute_notebook(str(nb), str(target_nb), parameters={k: v for k, v in base.items() if k in
                                                                      declared[nb]},
-                                kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False)
+                                kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
+                                extra_arguments=QUIET_KERNEL,
+                                on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
         except pm.PapermillExecutionError as err:
             staging.rename(failed)
             print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
@@ -230,7 +315,9 @@ def render_report(
             print(f"The partial run is in {failed}.", file=sys.stderr)
             return 1
         executed.append(target_nb)
-        _say(progress, f"  [{i}/{len(paths)}] {nb.stem} done in {time.perf_counter() - started:.1f} s")
+        if live:
+            print("\r", end="")
+        _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
     _say(progress, "  building report.html ...")
     _merge_html(executed, staging / "report.html", f"Customer engagement report, {period}")
     written = _collect_outputs(work, staging)
@@ -243,13 +330,15 @@ def render_report(
         "outputs": ["report.html", *written],
         "data_fingerprint": quality.get("fingerprint"),
         "row_counts": quality.get("tables", []),
+        "environment": _environment(),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(work)
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
-    _say(progress, f"Report written to {target}")
+    _say(progress, f"Report written to {target} in {time.perf_counter() - begun:.0f} s "
+                   f"(open {target / 'report.html'}).")
     return 0
 
 
@@ -259,7 +348,8 @@ def refresh_notebooks(paths: list[Path] | None = None) -> int:
 
     for nb in paths or notebook_paths():
         print(f"refreshing {nb.name} ...", flush=True)
-        pm.execute_notebook(str(nb), str(nb), kernel_name=KERNEL, cwd=str(nb.parent), progress_bar=False)
+        pm.execute_notebook(str(nb), str(nb), kernel_name=KERNEL, cwd=str(nb.parent), progress_bar=False,
+                            extra_arguments=QUIET_KERNEL)
         _strip_papermill_metadata(nb)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -117,3 +118,150 @@ def test_planted_effects_are_stated_among_the_reports_findings(rendered):
     assert "Customer churn rate in the basic plan rose" in html
     plan = pd.read_csv(rendered / "action_plan.csv")
     assert len(plan) >= 5 and plan.loc[0, "metric"] == "churn_rate"
+
+
+# --- safe to share ---------------------------------------------------------------------------------------------
+
+HOSTILE = [
+    '<img src=x onerror=alert(1)>',
+    '[click](javascript:alert(1))',
+    '=HYPERLINK("http://x.example","y")',
+    '@cmd',
+    '<script>alert(2)</script>',
+    '+1-2',
+    '**bold** <a href="javascript:alert(3)">a</a>',
+]
+
+
+def _hostile(values: pd.Series) -> pd.Series:
+    """Each distinct label gets a payload appended (distinct labels stay distinct)."""
+    labels = sorted(values.dropna().unique())
+    mapping = {v: f"{v} {HOSTILE[i % len(HOSTILE)]}" if i % 2 else f"{HOSTILE[i % len(HOSTILE)]}{v}"
+               for i, v in enumerate(labels)}
+    return values.map(mapping)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    from engagement.data.load import default_demo_path
+
+    tables = {p.stem: pd.read_parquet(p) for p in default_demo_path().glob("*.parquet")}
+    c = tables["customers"]
+    channel = dict(zip(sorted(c.acquisition_channel.unique()), _hostile(pd.Series(sorted(c.acquisition_channel.unique()))),
+                       strict=True))
+    c = c.assign(plan=_hostile(c.plan), region=_hostile(c.region), acquisition_channel=c.acquisition_channel.map(channel),
+                 email=[f"person{i}@example.org" for i in range(len(c))])
+    tables["customers"] = c
+    tables["marketing_spend"] = tables["marketing_spend"].assign(
+        channel=tables["marketing_spend"].channel.map(lambda v: channel.get(v, v)))
+    tables["social_posts"] = tables["social_posts"].assign(platform=_hostile(tables["social_posts"].platform))
+    tables["email_events"] = tables["email_events"].assign(campaign_id=_hostile(tables["email_events"].campaign_id))
+    tables["events"] = tables["events"].assign(feature=_hostile(tables["events"].feature))
+    tables["support_tickets"] = tables["support_tickets"].assign(channel=_hostile(tables["support_tickets"].channel))
+    tables["survey_responses"] = tables["survey_responses"].assign(
+        touchpoint=_hostile(tables["survey_responses"].touchpoint))
+    o = tables["orders"]
+    bad = o.head(3).assign(order_id=["X1", "X2", "X3"], customer_id=["C9999991", "C9999992", c.customer_id.iloc[5]],
+                           revenue=[10.0, 12.0, -5.0])
+    tables["orders"] = pd.concat([o, bad], ignore_index=True)
+    folder = tmp_path_factory.mktemp("hostile_data")
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    out = tmp_path_factory.mktemp("hostile_reports")
+    assert main(["report", "--period", "2024Q4", "--data", str(folder), "--out", str(out), "--quiet"]) == 0
+    return out / "2024Q4", tables
+
+
+def _outputs(folder: Path) -> dict[str, str]:
+    texts = {}
+    for path in folder.rglob("*"):
+        if path.suffix in {".html", ".csv", ".json", ".ipynb"}:
+            text = path.read_text()
+            if path.suffix == ".ipynb":  # outputs only: the code may name columns but never values
+                nb = nbformat.reads(text, as_version=4)
+                text = json.dumps([c.get("outputs", []) for c in nb.cells])
+            texts[path.name] = text
+    return texts
+
+
+def test_hostile_labels_never_become_live_markup(hostile):
+    folder, _ = hostile
+    html = (folder / "report.html").read_text()
+    assert "<script" not in html.lower()
+    assert not re.search(r"<img\b[^>]*onerror", html, flags=re.I)
+    assert not re.search(r"""href=["']?\s*javascript:""", html, flags=re.I)
+    assert not re.search(r"<a\b[^>]*>click</a>", html)  # the Markdown link stayed text
+    assert "<strong>bold</strong>" not in html  # Markdown emphasis from a label stayed text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the labels are shown, as text
+    assert 'http-equiv="Content-Security-Policy"' in html and "script-src" not in html  # default-src 'none'
+
+
+def test_csv_outputs_neutralise_formulas_and_keep_numbers(hostile):
+    folder, _ = hostile
+    for name in ("metrics.csv", "action_plan.csv"):
+        frame = pd.read_csv(folder / name)
+        for col in frame.columns:
+            if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+                starts = frame[col].dropna().astype(str).str[:1]
+                assert not starts.isin(["=", "+", "-", "@", "\t", "\r"]).any(), (name, col)
+    metrics = pd.read_csv(folder / "metrics.csv")
+    assert pd.api.types.is_float_dtype(metrics["value"])
+    assert (metrics.segment_value.astype(str).str.startswith("'=HYPERLINK")).any()
+    raw = (folder / "metrics.csv").read_text()
+    assert '"=HYPERLINK' not in raw and '"@cmd' not in raw
+
+
+def test_no_identifier_or_email_in_any_output_even_with_rejected_rows(hostile):
+    folder, tables = hostile
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sum(r["rows_rejected"] for r in manifest["row_counts"]) == 3  # the planted bad orders were rejected
+    for name, text in _outputs(folder).items():
+        assert not ID_PATTERN.search(text), name
+        assert "@example.org" not in text, name
+        assert "C9999991" not in text and "X1" not in re.findall(r"\bX\d\b", text), name
+
+
+def test_manifest_records_the_environment(rendered):
+    env = json.loads((rendered / "manifest.json").read_text())["environment"]
+    from importlib import metadata
+
+    assert env["packages"]["pandas"] == metadata.version("pandas")
+    assert env["packages"]["duckdb"] == metadata.version("duckdb") and env["python"].count(".") == 2
+
+
+# --- a real browser --------------------------------------------------------------------------------------------
+
+def _browser():
+    from tests.browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs the Debian package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return Browser()
+
+
+def test_the_browser_check_sees_overflow_requests_and_broken_images(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text('<html><head><meta name="viewport" content="width=device-width"></head><body>'
+                    '<div style="width:2000px">wide</div><img src="missing.png">'
+                    '<img src="https://example.invalid/x.png"><script>console.error("boom")</script></body></html>')
+    with _browser() as browser:
+        r = browser.check(page.as_uri(), 390, tmp_path / "bad.png")
+    assert r.page_width >= 2000 and r.broken_images == 2 and r.images == 2
+    assert any(u.startswith("https://example.invalid") for u in r.requests)
+    assert any("boom" in m for m in r.console)
+
+
+def test_report_in_headless_chromium_offline(rendered, tmp_path):
+    url = (rendered / "report.html").as_uri()
+    with _browser() as browser:
+        checks = [browser.check(url, width, tmp_path / f"report_{width}px.png") for width in (1280, 390)]
+    for r in checks:
+        assert r.console == [], (r.width, r.console)
+        assert {u.split(":", 1)[0] for u in r.requests} <= {"file", "data"}, r.requests
+        assert [u for u in r.requests if u.startswith("file:")] == [url]  # nothing beyond the file itself
+        assert r.images >= 5 and r.broken_images == 0
+        assert r.page_width <= r.width, f"the page scrolls sideways at {r.width} px ({r.page_width} px wide)"
+        assert r.screenshot.stat().st_size > 10_000
+    print(f"screenshots: {[str(r.screenshot) for r in checks]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,8 @@ __all__ = ["CdnowData", "load_cdnow", "cdnow_dir"]
 
 
 def cdnow_dir() -> Path:
-    """The folder holding the CDNOW files shipped with the project (``data/cdnow``)."""
-    return Path(__file__).resolve().parents[2] / "data" / "cdnow"
+    """The folder holding the CDNOW files shipped inside the package (``data/cdnow`` in a checkout)."""
+    return Path(str(resources.files("engagement.data").joinpath("cdnow_files")))
 
 
 @dataclass(frozen=True)

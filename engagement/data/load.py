@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ _TZ_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
 
 
 def default_demo_path() -> Path:
-    """The embedded demo dataset shipped in the repository (``data/demo``)."""
-    return Path(__file__).resolve().parents[2] / "data" / "demo"
+    """The embedded demo dataset, shipped inside the package (``data/demo`` in a checkout links to it)."""
+    return Path(str(resources.files("engagement.data").joinpath("demo_dataset")))
 
 
 class ContractError(ValueError):
@@ -236,6 +237,18 @@ def _normalise(col: Col, value: ir.Value) -> ir.Value:
     raise ValueError(f"unknown column kind {col.kind!r}")  # pragma: no cover
 
 
+HIDDEN = "(an identifier: not shown)"
+
+
+def _row_example(spec: TableSpec, column: str, value: Any) -> Any:
+    """A failing row's example as it may be shown: identifiers (and columns the contract does not know,
+    which may hold names or emails) are never printed, so reports can be shared; ``Dataset.rejects`` has the rows."""
+    col = spec.column(column) if column != "*" else None
+    if value is None or col is None or col.kind == "id":
+        return None if value is None else HIDDEN
+    return value
+
+
 def _problem(table: str, column: str, rule: str, rows: int | None, example: Any, description: str) -> dict:
     return {"table": table, "column": column, "rule": rule, "rows": rows,
             "example": None if example is None else str(example), "description": description}
@@ -370,7 +383,8 @@ def _validate_table(
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
     used_columns = _used_columns(spec, raw)
     problems = [
-        _problem(name, rules[i][1], rules[i][0], int(counts[f"n{i}"]), counts[f"e{i}"], rules[i][2])
+        _problem(name, rules[i][1], rules[i][0], int(counts[f"n{i}"]), _row_example(spec, rules[i][1],
+                                                                                     counts[f"e{i}"]), rules[i][2])
         for i in failing
     ]
     if not failing and not dup_rows and not dup_keys:
@@ -402,7 +416,8 @@ def _validate_table(
     for j, (rule, column, description, _ok) in enumerate(dups):
         n = int(dcounts[f"n{j}"] or 0)
         if n:
-            problems.append(_problem(name, column, rule, n, dcounts[f"e{j}"], description))
+            problems.append(_problem(name, column, rule, n, _row_example(spec, column, dcounts[f"e{j}"]),
+                                     description))
     rejected = int(dcounts["rows_rejected"] or 0)
     summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
     return good, bad, summary, problems, flagged
@@ -500,7 +515,7 @@ def load(
     >>> ds.report.set_index("table").loc["orders"].tolist()
     [3, 1, 2]
     >>> ds.problems[["column", "rule", "rows", "example"]].values.tolist()
-    [['revenue', 'negative_revenue', 1, '-1.0'], ['customer_id', 'unknown_customer_id', 1, '9']]
+    [['revenue', 'negative_revenue', 1, '-1.0'], ['customer_id', 'unknown_customer_id', 1, '(an identifier: not shown)']]
     """
     con = _connect(backend, memory_limit)
     problems: list[dict] = []

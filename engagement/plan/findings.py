@@ -15,7 +15,7 @@ import pandas as pd
 
 from engagement import catalog
 from engagement.analysis.relations import VARIABLE_METRIC
-from engagement.present import format_q, format_value
+from engagement.present import format_money, format_q, format_value
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
 
@@ -111,7 +111,7 @@ def _impact(metric: str, kind: str, r: pd.Series, table: pd.DataFrame, clv: pd.D
         per = _segment_value_at_risk(table, r.segment, r.segment_value, clv)
         excess = r.effect * at_start
         if not math.isnan(per):
-            return excess * per, f"{excess:,.0f} more customers lost than at the earlier rate x ${per:,.0f} each"
+            return excess * per, f"{excess:,.0f} more customers lost than at the earlier rate x {format_money(per)} each"
     if metric == "aov" and kind.startswith("change"):
         orders = get("orders")
         if not math.isnan(orders):
@@ -242,7 +242,7 @@ def findings(
         impact, basis = _impact(r.metric, r.kind, r, table, clv_by_segment) if r.kind != "relationship" \
             else (math.nan, "a relationship, not a movement")
         if not math.isnan(impact) and direction == "worse":
-            sentence += f"; about ${impact:,.0f} of {'lifetime value is at risk' if r.metric == 'churn_rate' else 'revenue is affected'}."
+            sentence += f"; about {format_money(impact)} of {'lifetime value is at risk' if r.metric == 'churn_rate' else 'revenue is affected'}."
         else:
             sentence += "."
         rel = r.effect / abs(r.reference) if r.reference not in (0, 0.0) and not pd.isna(r.reference) else \
