@@ -118,7 +118,7 @@ def _cell_progress(step: str, total: int) -> Any:
     """An nbclient hook that rewrites one terminal line: ``[3/6] 03_measure: cell 5 of 14``."""
 
     def hook(cell: Any = None, cell_index: int = 0, execute_reply: Any = None, **_: Any) -> None:
-        print(f"\r{step}: cell {cell_index + 1} of {total}", end="", flush=True)
+        print(f"\r\x1b[K{step}: cell {cell_index + 1} of {total}", end="", flush=True)
 
     return hook
 
@@ -316,7 +316,7 @@ def render_report(
             return 1
         executed.append(target_nb)
         if live:
-            print("\r", end="")
+            print("\r\x1b[K", end="")  # back to the start of the line, and clear it
         _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
     _say(progress, "  building report.html ...")
     _merge_html(executed, staging / "report.html", f"Customer engagement report, {period}")

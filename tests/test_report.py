@@ -262,3 +262,15 @@ def test_report_in_headless_chromium_offline(rendered, tmp_path):
         assert r.page_width <= r.width, f"the page scrolls sideways at {r.width} px ({r.page_width} px wide)"
         assert r.screenshot.stat().st_size > 10_000
     print(f"screenshots: {[str(r.screenshot) for r in checks]}")
+
+
+def test_live_progress_rewrites_one_cleared_line(capsys):
+    from engagement.report import _cell_count, _cell_progress, notebook_paths
+
+    nb = notebook_paths()[0]
+    hook = _cell_progress("  [1/6] 01_define", _cell_count(nb))
+    hook(cell=None, cell_index=2, execute_reply=None)
+    import nbformat as nbf
+
+    total = len(nbf.read(nb, as_version=4).cells) + 1  # papermill injects the parameters cell
+    assert capsys.readouterr().out == f"\r\x1b[K  [1/6] 01_define: cell 3 of {total}"
