@@ -109,9 +109,10 @@ def _declared(paths: list[Path]) -> dict[Path, set[str]]:
     return out
 
 
-#: The kernel logs only errors: ipykernel 7 warns at every start that it "is running over TCP without
-#: encryption", which is true of every local kernel and is noise in a report's console.
-QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+#: The kernel's own log stays out of the console: ipykernel 7 warns at every start that it "is running over
+#: TCP without encryption" (true of every local kernel), and on a loaded machine it can log "KeyboardInterrupt
+#: caught in kernel" at shutdown after every cell has run. A failing cell is reported by papermill, not this log.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def _cell_progress(step: str, total: int) -> Any:
