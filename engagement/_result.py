@@ -57,6 +57,11 @@ class MetricResult:
     unit : str
         ``"fraction"``, ``"points"``, ``"seconds"``, ``"currency"``, ``"ratio"``,
         ``"count"`` or ``"score"``.
+    se : float
+        Standard error of the estimate; NaN where the figure has no sampling
+        error (a count, a total, a ratio of population totals) or too few
+        observations. For medians it is the one their order-statistic interval
+        implies.
     details : Mapping
         Read-only extras (e.g. promoter/passive/detractor counts for NPS).
 
@@ -81,6 +86,7 @@ class MetricResult:
     denominator: float | None = None
     confidence: float = 0.95
     unit: str = "ratio"
+    se: float = math.nan
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

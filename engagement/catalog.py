@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["MetricSpec", "CATALOG", "get", "catalog_frame", "available_metrics"]
+__all__ = ["MetricSpec", "CATALOG", "get", "name", "family", "higher_is_better", "catalog_frame", "available_metrics"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class MetricSpec:
     benchmark: str = ""
     benchmark_source: str = ""
     variants: tuple[str, ...] = field(default_factory=tuple)
+    #: the metric this one is a variant of (a mean beside a median or a top-2-box share): one playbook entry
+    #: and one finding per effect serve both
+    variant_of: str = ""
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -327,6 +330,52 @@ _SPECS: list[MetricSpec] = [
         ("orders.revenue",), "average_order_value",
         "The outcome engagement should move.", "Lags engagement.", "purchase",
     ),
+    MetricSpec(
+        "csat_mean", "Mean satisfaction rating", "survey",
+        "Mean answer to the satisfaction question on its 1-5 scale.", "sum of ratings / respondents",
+        r"\bar r", "score", True, ("survey_responses.score", "survey_responses.survey"), "csat",
+        "Uses every point of the scale.", "Not comparable with CSAT%; assumes equal spacing of the points.",
+        "post-purchase and support",
+        "Reported beside CSAT%, never in its place: a mean of 4.2 and a CSAT of 80% describe the same answers.",
+        variant_of="csat",
+    ),
+    MetricSpec(
+        "orders", "Orders", "value",
+        "Orders placed in the period.", "count of orders", r"n_{orders}", "count", True,
+        ("orders.order_id", "orders.ordered_at"), "purchase_frequency",
+        "The volume behind AOV and revenue.", "Grows with the customer base: a scale figure, not a rate.",
+        "purchase",
+    ),
+    MetricSpec(
+        "new_customers", "New customers", "acquisition",
+        "Customers who signed up in the period.", "count of sign-ups", r"N", "count", True,
+        ("customers.signup_at",), "active_users",
+        "The denominator of CAC and first-week engagement.", "Says nothing of their quality.", "acquisition",
+    ),
+    MetricSpec(
+        "active_customers", "Active customers", "retention",
+        "Customers subscribed at some point in the period.", "customers at start + new customers",
+        r"S + N", "count", True, ("customers.signup_at", "customers.cancelled_at"), "active_users",
+        "The base of purchase frequency.", "A scale figure: it grows with acquisition, not engagement.",
+        "retention",
+    ),
+    MetricSpec(
+        "first_response_time_mean", "First response time (mean)", "support",
+        "Mean time from a ticket's opening to the first agent reply.", "mean(first reply - opened)",
+        r"\overline{t_{reply}-t_{open}}", "seconds", False,
+        ("support_tickets.opened_at", "support_tickets.first_response_at"), "first_response_time",
+        "Adds up: total waiting time is mean x tickets.", "A few very slow tickets move it; the median does not.",
+        "support",
+        variant_of="first_response_time",
+    ),
+    MetricSpec(
+        "resolution_time_mean", "Resolution time (mean)", "support",
+        "Mean time from a ticket's opening to its resolution.", "mean(resolved - opened)",
+        r"\overline{t_{solved}-t_{open}}", "seconds", False,
+        ("support_tickets.opened_at", "support_tickets.resolved_at"), "resolution_time",
+        "Adds up to the total time customers wait.", "Long-tailed: read it beside the median.", "support",
+        variant_of="resolution_time",
+    ),
 ]
 
 CATALOG: dict[str, MetricSpec] = {spec.id: spec for spec in _SPECS}
@@ -345,6 +394,45 @@ def get(metric_id: str) -> MetricSpec:
         return CATALOG[metric_id]
     except KeyError:
         raise ValueError(f"Unknown metric {metric_id!r}; known: {sorted(CATALOG)}.") from None
+
+
+def name(metric_id: str) -> str:
+    """The metric's display name; an id the catalogue does not hold reads as its words ("net_margin" -> "net margin").
+
+    Examples
+    --------
+    >>> from engagement import catalog
+    >>> catalog.name("aov"), catalog.name("net_margin")
+    ('Average order value (ATV)', 'net margin')
+    """
+    spec = CATALOG.get(metric_id)
+    return spec.name if spec is not None else metric_id.replace("_", " ")
+
+
+def family(metric_id: str) -> str:
+    """The metric a variant belongs to (``csat_mean`` -> ``csat``); a metric is its own family.
+
+    Examples
+    --------
+    >>> from engagement import catalog
+    >>> catalog.family("csat_mean"), catalog.family("nps")
+    ('csat', 'nps')
+    """
+    spec = CATALOG.get(metric_id)
+    return spec.variant_of if spec is not None and spec.variant_of else metric_id
+
+
+def higher_is_better(metric_id: str) -> bool | None:
+    """Whether a higher value of the metric is better (None: neither, or not in the catalogue).
+
+    Examples
+    --------
+    >>> from engagement import catalog
+    >>> catalog.higher_is_better("churn_rate"), catalog.higher_is_better("unknown")
+    (False, None)
+    """
+    spec = CATALOG.get(metric_id)
+    return spec.higher_is_better if spec is not None else None
 
 
 def catalog_frame() -> pd.DataFrame:
@@ -372,7 +460,13 @@ def catalog_frame() -> pd.DataFrame:
 
 
 def available_metrics(tables: set[str] | list[str]) -> pd.DataFrame:
-    """Which metrics a dataset with ``tables`` can support, and why not where not.
+    """Which metrics ``measure`` can report for a dataset with ``tables``, and why not where not.
+
+    Measured metrics give their declaration's reason
+    (:func:`engagement.measure.declarations.unavailable_reason`), the same text
+    as the ``reason`` column of the measure table; the catalogue's other entries
+    (review rating, engagement score) need the tables they name and are computed
+    with their metric functions.
 
     Examples
     --------
@@ -381,14 +475,15 @@ def available_metrics(tables: set[str] | list[str]) -> pd.DataFrame:
     >>> bool(av.set_index("id").loc["aov", "available"])
     True
     """
+    from engagement.measure.declarations import DECLARATIONS, unavailable_reason
+
     have = set(tables)
     rows = []
     for s in _SPECS:
-        missing = [t for t in s.tables if t not in have]
-        rows.append(
-            {
-                "id": s.id, "name": s.name, "available": not missing,
-                "reason": "" if not missing else "needs table(s): " + ", ".join(missing),
-            }
-        )
+        if s.id in DECLARATIONS:  # measured: the declaration's own reason, the one the measure table gives
+            reason = unavailable_reason(DECLARATIONS[s.id], have)
+        else:  # computed by its metric function from the analyst's own extract, not by `measure`
+            missing = [t for t in s.tables if t not in have]
+            reason = "needs table(s): " + ", ".join(missing) if missing else ""
+        rows.append({"id": s.id, "name": s.name, "available": not reason, "reason": reason})
     return pd.DataFrame(rows)

@@ -49,11 +49,8 @@ def _ax(ax: plt.Axes | None) -> plt.Axes:
 
 
 def _unit_axis(ax: plt.Axes, metric: str, axis: str = "y") -> str:
-    try:
-        spec = catalog.get(metric)
-        unit, name = spec.unit, spec.name
-    except ValueError:
-        unit, name = "", metric.replace("_", " ")
+    spec = catalog.CATALOG.get(metric)
+    unit, name = (spec.unit if spec is not None else ""), catalog.name(metric)
     target = ax.yaxis if axis == "y" else ax.xaxis
     if unit == "fraction":
         target.set_major_formatter(mticker.PercentFormatter(1.0, decimals=None))
@@ -245,7 +242,7 @@ def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes |
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{s.replace('_', ' ')}: {v}" for s, v in zip(d.segment, d.segment_value, strict=True)])
     label = _unit_axis(ax, metric, axis="x")
-    name = catalog.get(metric).name if metric in catalog.CATALOG else metric.replace("_", " ")
+    name = catalog.name(metric)
     suffix = label[len(name):]
     ax.set_xlabel(f"difference vs the rest{suffix}")
     ax.set_title(f"{name}: each segment vs the rest (red: q < 0.05)")

@@ -34,10 +34,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def _unit(metric: str, unit: str | None) -> str:
     if unit:
         return unit
-    try:
-        return catalog.get(metric.removesuffix("_mean")).unit
-    except ValueError:
-        return ""
+    spec = catalog.CATALOG.get(metric)
+    return spec.unit if spec is not None else ""
 
 
 def format_value(value: float, unit: str) -> str:
@@ -194,10 +192,7 @@ def headline(table: pd.DataFrame, metrics: Sequence[str], *, segment: str = "all
     d = table[(table.segment == segment) & (table.segment_value == value)]
     for metric in metrics:
         m = d[d.metric == metric].set_index("period_role")
-        try:
-            name = catalog.get(metric).name
-        except ValueError:
-            name = metric
+        name = catalog.name(metric)
         if m.empty:
             rows.append({"metric": name, "this period": "not measured", "95% interval": "", "n": "",
                          "previous period": "", "a year earlier": ""})

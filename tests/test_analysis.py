@@ -10,13 +10,14 @@ import pytest
 from scipy import stats
 
 import engagement as eg
-from engagement.analysis.relations import associations, customer_summary, spearman_interval
+from engagement.analysis.relations import associations, spearman_interval
 from engagement.analysis.segments import segment_tests
-from engagement.analysis.survival import kaplan_meier, lifetimes, logrank
+from engagement.analysis.survival import kaplan_meier, logrank
 from engagement.analysis.trends import change_tests, difference_test, forecast, trend_tests
 from engagement.data.demo import write_demo
 from engagement.data.load import default_demo_path
 from engagement.measure import measure, measure_series, rfm_summary
+from engagement.measure.customers import customer_summary, lifetimes
 
 
 def _row(metric, value, n, se=np.nan, numerator=np.nan, denominator=np.nan, unit="fraction", method=""):
@@ -42,16 +43,16 @@ def test_welch_from_summaries_equals_scipy_on_raw_data():
     rng = np.random.default_rng(4)
     x, y = rng.gamma(4, 15, 300), rng.gamma(4, 17, 250)
     a, b = eg.average_order_value(x), eg.average_order_value(y)
-    res = difference_test(_row("aov", a.value, a.n, a.details["se"], unit="currency"),
-                          _row("aov", b.value, b.n, b.details["se"], unit="currency"))
+    res = difference_test(_row("aov", a.value, a.n, a.se, unit="currency"),
+                          _row("aov", b.value, b.n, b.se, unit="currency"))
     assert res["p_value"] == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue, rel=1e-9)
 
 
 def test_nps_difference_matches_the_metric_function():
     a, b = [10] * 60 + [8] * 10 + [0] * 30, [10] * 40 + [8] * 20 + [0] * 40
     ra, rb = eg.nps(a), eg.nps(b)
-    res = difference_test(_row("nps", ra.value, ra.n, ra.details["se"], unit="points"),
-                          _row("nps", rb.value, rb.n, rb.details["se"], unit="points"))
+    res = difference_test(_row("nps", ra.value, ra.n, ra.se, unit="points"),
+                          _row("nps", rb.value, rb.n, rb.se, unit="points"))
     assert res["p_value"] == pytest.approx(eg.nps_difference(a, b).details["p_value"])
 
 

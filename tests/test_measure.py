@@ -239,7 +239,7 @@ def test_exact_sum_is_exact_where_a_float_sum_is_not():
 
 def test_output_shape_order_and_determinism(table):
     assert list(table.columns) == ["period", "period_role", "segment", "segment_value", "metric", "value", "ci_low",
-                                   "ci_high", "se", "n", "numerator", "denominator", "unit", "method", "status",
+                                   "ci_high", "se", "n", "numerator", "denominator", "unit", "kind", "sampled", "method", "status",
                                    "reason"]
     assert not table.duplicated(["period", "segment", "segment_value", "metric"]).any()
     again = measure(eg.load(default_demo_path()), PERIOD, segments=["plan", "tenure_band", "acquisition_channel"],

@@ -276,7 +276,9 @@ def test_result_is_immutable_and_converts():
         r.details["promoters"] = 0  # type: ignore[index]
     row = r.to_frame()
     assert list(row.columns[:5]) == ["metric", "value", "ci_low", "ci_high", "n"]
-    assert row.shape == (1, 11)
+    assert row.shape == (1, 12)
+    # promoters 2/3, detractors 1/3 of 3: SE = 100 sqrt((p + d - (p - d)^2) / n) = 100 sqrt((8/9) / 3)
+    assert row["se"].item() == pytest.approx(100 * (8 / 27) ** 0.5)
     assert "nps = +33.3" in str(r) and "95% CI" in str(r)
     assert "<table" in r._repr_html_()
 

@@ -24,7 +24,7 @@ def test_unmeasurable_metrics_are_never_selected():
     chosen = set(sel[sel.selected].id)
     assert "first_response_time" not in chosen and "aov" not in chosen
     row = sel.set_index("id").loc["first_response_time"]
-    assert row.reason == "not measurable here: needs support_tickets"
+    assert row.reason == "not measurable here: the dataset has no support_tickets table"
 
 
 def test_required_and_excluded():

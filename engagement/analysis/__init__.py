@@ -1,4 +1,8 @@
-"""Analysis: trends, segments, relationships, survival and predictive CLV."""
+"""Analysis: trends, segments, relationships, survival and predictive CLV.
+
+Analysis works on what :mod:`engagement.measure` returns (the measure table, per-customer facts), never on raw
+tables; ``customer_summary`` and ``lifetimes`` are measure's, re-exported here for convenience.
+"""
 
 from engagement.analysis.clv import (
     BGNBD,
@@ -8,10 +12,18 @@ from engagement.analysis.clv import (
     customer_lifetime_value,
     holdout_by_frequency,
 )
-from engagement.analysis.relations import associations, customer_summary, period_correlations
+from engagement.analysis.relations import associations, period_correlations
 from engagement.analysis.segments import segment_tests
-from engagement.analysis.survival import kaplan_meier, lifetimes, logrank
-from engagement.analysis.trends import change_tests, forecast, seasonal_components, trend_tests
+from engagement.analysis.survival import kaplan_meier, logrank
+from engagement.analysis.trends import (
+    change_tests,
+    difference_test,
+    figure_kind,
+    forecast,
+    seasonal_components,
+    trend_tests,
+)
+from engagement.measure.customers import customer_summary, lifetimes  # the facts they analyse, from measure
 
 __all__ = [
     "BGNBD",
@@ -22,6 +34,8 @@ __all__ = [
     "cumulative_repeat_transactions",
     "customer_lifetime_value",
     "customer_summary",
+    "difference_test",
+    "figure_kind",
     "forecast",
     "holdout_by_frequency",
     "kaplan_meier",

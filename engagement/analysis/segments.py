@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from engagement.analysis.trends import _kind, correct, difference_test
+from engagement.analysis.trends import correct, difference_test, figure_kind
 
 __all__ = ["segment_tests"]
 
@@ -26,25 +26,25 @@ def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
     if rows.empty:
         return None
     n = float(rows.n.sum())
-    out = {"metric": metric, "unit": unit, "n": n, "method": rows.method.iloc[0]}
+    out = {"metric": metric, "unit": unit, "n": n, "method": rows.method.iloc[0], "kind": kind, "sampled": True}
     if kind == "proportion":
         k, d = float(rows.numerator.sum()), float(rows.denominator.sum())
         p = k / d if d else np.nan
         out.update(value=p, numerator=k, denominator=d, se=math.sqrt(p * (1 - p) / d) if d else np.nan)
-    elif kind == "nps":
+    elif kind == "net_score":
         v, se = rows.value / 100, rows.se / 100
         both = se**2 * rows.n + v**2  # p + d
         pro = ((v + both) / 2 * rows.n).sum() / n
         det = ((both - v) / 2 * rows.n).sum() / n
         out.update(value=100 * (pro - det), se=100 * math.sqrt(max(pro + det - (pro - det) ** 2, 0) / n))
-    elif kind == "mean" and "median" not in out["method"]:
+    elif kind == "mean":
         total = (rows.value * rows.n).sum()
         sumsq = ((rows.se**2 * rows.n) * (rows.n - 1) + rows.n * rows.value**2).sum()
         mean = total / n
         var = max((sumsq - n * mean**2) / (n - 1), 0.0) if n > 1 else np.nan
         out.update(value=mean, se=math.sqrt(var / n) if n > 1 else np.nan)
     else:
-        return None  # medians and plain figures cannot be pooled from summaries
+        return None  # medians, ratios and population figures cannot be pooled from their summaries
     return out
 
 
@@ -77,7 +77,7 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
         if len(g) < 2:
             continue
         unit = g.unit.iloc[0]
-        kind = _kind(metric, unit)
+        kind, _ = figure_kind(g.iloc[0].to_dict())
         g = g.sort_values("segment_value")
         for row in g.to_dict("records"):
             rest = _pool(g[g.segment_value != row["segment_value"]], kind, metric, unit)

@@ -13,10 +13,7 @@ __all__ = ["trend_table", "forecasts", "CUSTOMER_VARIABLE"]
 
 
 def _name(metric: str) -> str:
-    try:
-        return catalog.get(metric).name
-    except ValueError:
-        return metric
+    return catalog.name(metric)
 
 
 def forecasts(series: pd.DataFrame, *, metrics: list[str], horizon: int = 1) -> pd.DataFrame:
@@ -38,7 +35,7 @@ def trend_table(metrics: list[str], *, trends: pd.DataFrame, changes: pd.DataFra
     """
     rows = []
     for m in metrics:
-        unit = catalog.get(m).unit if m in catalog.CATALOG else ""
+        unit = catalog.CATALOG[m].unit if m in catalog.CATALOG else ""
         t = trends[(trends.metric == m) & (trends.segment_value == "all")] if len(trends) else trends
         c = changes[(changes.metric == m) & (changes.segment == "all") & (changes.comparison == "previous period")] \
             if len(changes) else changes

@@ -8,45 +8,15 @@ still subscribed at the end of the data are censored there. statsmodels'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from engagement.data.load import Dataset, load
+from engagement.measure.customers import lifetimes
 
 __all__ = ["lifetimes", "kaplan_meier", "logrank"]
 
-DAYS_PER_MONTH = 365.25 / 12
-
-
-def lifetimes(data: Dataset | Mapping[str, pd.DataFrame] | str, *, by: str | None = None,
-              as_of: Any = None) -> pd.DataFrame:
-    """Per customer: time from sign-up to cancellation or censoring (months), event flag, segment.
-
-    A small per-customer summary computed in the engine (no raw event data).
-    """
-    ds = data if isinstance(data, Dataset) else load(data)
-    c = ds["customers"]
-    end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(c.signup_at.max().to_pandas())
-    import ibis
-
-    end_lit = ibis.timestamp(end.to_pydatetime())
-    cancelled = c.cancelled_at if "cancelled_at" in c.columns else ibis.null("timestamp")
-    event = cancelled.notnull() & (cancelled <= end_lit)
-    stop = ibis.ifelse(event, cancelled, end_lit)
-    cols = {"duration_days": (stop.epoch_seconds() - c.signup_at.epoch_seconds()) / 86_400,
-            "event": event.cast("int64")}
-    if by is not None:
-        if by not in c.columns:
-            raise ValueError(f"`by`: customers has no column {by!r}; columns are {list(c.columns)}.")
-        cols["segment_value"] = c[by].cast("string").fill_null("(missing)")
-    out = c.filter(c.signup_at <= end_lit).select(**cols).to_pandas()
-    out["duration"] = out.pop("duration_days") / DAYS_PER_MONTH
-    return out
 
 
 def kaplan_meier(lives: pd.DataFrame, *, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:

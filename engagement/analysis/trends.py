@@ -16,7 +16,9 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-__all__ = ["trend_tests", "change_tests", "forecast", "seasonal_components", "difference_test", "correct"]
+from engagement.measure.declarations import SAMPLED_KINDS, declaration
+
+__all__ = ["trend_tests", "change_tests", "forecast", "seasonal_components", "difference_test", "correct", "figure_kind"]
 
 KEY = ["segment", "segment_value", "metric"]
 Z95 = 1.959963984540054
@@ -31,38 +33,55 @@ def correct(p_values: pd.Series, alpha: float = 0.05) -> pd.Series:
     return q
 
 
-def _kind(metric: str, unit: str) -> str:
-    if metric == "nps" or metric.startswith("ces_net"):
-        return "nps"
-    if unit == "fraction":
-        return "proportion"
-    if unit in ("currency", "score", "seconds", "ratio"):
-        return "mean"
-    return "figure"
+def figure_kind(row: Mapping[str, Any]) -> tuple[str, bool]:
+    """``(kind, sampled)`` of a measure-table row: its own columns, else its metric's declaration.
+
+    Examples
+    --------
+    >>> from engagement.analysis.trends import figure_kind
+    >>> figure_kind({"metric": "nps"}), figure_kind({"metric": "x", "kind": "mean", "sampled": True})
+    (('net_score', True), ('mean', True))
+    """
+    kind = row.get("kind")
+    if isinstance(kind, str) and kind:
+        return kind, bool(row.get("sampled", kind in SAMPLED_KINDS))
+    d = declaration(str(row["metric"]))
+    return d.kind, d.sampled
 
 
 def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: float = 0.95) -> dict[str, float | str]:
     """Test the difference a - b of two independent estimates (rows of the measure table, as mappings).
 
-    * proportions (a share of counted units): two-proportion z-test (statsmodels
+    The test follows the rows' ``kind`` (:data:`engagement.measure.declarations.KINDS`):
+
+    * ``proportion`` (a share of counted units): two-proportion z-test (statsmodels
       ``proportions_ztest``), Newcombe interval for the difference;
-    * NPS: z-test with the trinomial variance of each score;
-    * means: Welch's t-test from the summary statistics (scipy);
-    * medians: z-test with standard errors from the distribution-free intervals
-      (approximate);
-    * figures without sampling error (counts, totals, CAC): no test (p is NaN).
+    * ``net_score`` (NPS): z-test with the trinomial variance of each score;
+    * ``mean``: Welch's t-test from the summary statistics (scipy);
+    * ``clustered_mean``, ``ratio``, ``median``: z-test with each estimate's standard
+      error (for medians the one their distribution-free interval implies: approximate);
+    * ``count`` and ``population_figure`` (no sampling error): no test (p is NaN).
+
+    Examples
+    --------
+    30 of 100 against 20 of 100 (pooled share 0.25, z = 0.1 / sqrt(0.25 x 0.75 x 2 / 100) = 1.63):
+
+    >>> from engagement.analysis import difference_test
+    >>> a = {"metric": "churn_rate", "value": 0.3, "n": 100, "numerator": 30, "denominator": 100, "se": 0.046}
+    >>> b = {"metric": "churn_rate", "value": 0.2, "n": 100, "numerator": 20, "denominator": 100, "se": 0.04}
+    >>> r = difference_test(a, b)
+    >>> r["test"], round(r["p_value"], 4)
+    ('two-proportion z-test', 0.1025)
     """
-    unit = str(a.get("unit", ""))
-    kind = _kind(str(a["metric"]), unit)
+    kind, sampled = figure_kind(a)
     diff = float(a["value"] - b["value"])
     out: dict[str, float | str] = {"difference": diff, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
                                    "test": "none (figure without sampling error)"}
+    if not sampled:
+        return out
     if any(pd.isna(v) for v in (a["value"], b["value"])) or min(a["n"], b["n"]) < 2:
         out["test"] = "none (too few observations)"
         return out
-    sampled = not (pd.isna(a.get("se", np.nan)) or pd.isna(b.get("se", np.nan)))
-    if kind == "proportion" and not sampled:
-        return out  # a ratio of population counts (stickiness, follower growth): no sampling error to test
     if kind == "proportion" and not pd.isna(a.get("numerator")) and not pd.isna(b.get("numerator")):
         k = np.array([a["numerator"], b["numerator"]], dtype=float).round()
         n = np.array([a["denominator"], b["denominator"]], dtype=float)
@@ -75,9 +94,10 @@ def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: floa
         return out
     se_a, se_b = float(a.get("se", np.nan)), float(b.get("se", np.nan))
     if math.isnan(se_a) or math.isnan(se_b):
+        out["test"] = "none (no standard error)"
         return out
     se = math.hypot(se_a, se_b)
-    if kind == "mean" and "median" not in str(a.get("method", "")):
+    if kind == "mean":
         sd_a, sd_b = se_a * math.sqrt(a["n"]), se_b * math.sqrt(b["n"])
         res = stats.ttest_ind_from_stats(a["value"], sd_a, a["n"], b["value"], sd_b, b["n"], equal_var=False)
         df = (se_a**2 + se_b**2) ** 2 / (se_a**4 / (a["n"] - 1) + se_b**4 / (b["n"] - 1)) if se > 0 else np.inf
@@ -89,7 +109,8 @@ def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: floa
         return out
     z = diff / se
     half = stats.norm.ppf(0.5 + confidence / 2) * se
-    name = "z-test, trinomial NPS variance" if kind == "nps" else "z-test, SE from the median's interval"
+    name = {"net_score": "z-test, trinomial NPS variance", "median": "z-test, SE from the median's interval",
+            "ratio": "z-test, ratio-estimator SE"}.get(kind, "z-test, cluster-robust SE")
     out.update(ci_low=diff - half, ci_high=diff + half, p_value=float(2 * stats.norm.sf(abs(z))), test=name)
     return out
 

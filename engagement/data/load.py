@@ -586,3 +586,21 @@ def load(
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
         snapshot=entry,
     )
+
+
+#: What every function that reads data accepts: a loaded Dataset, DataFrames by table name, or a path.
+DataLike = Dataset | Mapping[str, pd.DataFrame] | str | Path
+
+
+def as_dataset(data: DataLike | None) -> Dataset:
+    """``data`` itself when it is a :class:`Dataset`, else :func:`load` of it (validated once, here).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.data import as_dataset
+    >>> ds = as_dataset({"customers": pd.DataFrame({"customer_id": [1], "signup_at": pd.to_datetime(["2024-01-01"])})})
+    >>> as_dataset(ds) is ds
+    True
+    """
+    return data if isinstance(data, Dataset) else load(data)

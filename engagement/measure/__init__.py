@@ -2,6 +2,7 @@
 
 from engagement.measure.cohorts import active_users_series, cohort_retention
 from engagement.measure.compute import DEFAULT_SEGMENTS, measure, measure_series, segment_table, sessions
+from engagement.measure.customers import customer_summary, lifetimes
 from engagement.measure.periods import Period, parse_period
 from engagement.measure.rfm import calibration_holdout_summary, purchase_day_counts, rfm_summary, unit_days
 
@@ -9,6 +10,8 @@ __all__ = [
     "DEFAULT_SEGMENTS",
     "active_users_series",
     "cohort_retention",
+    "customer_summary",
+    "lifetimes",
     "Period",
     "calibration_holdout_summary",
     "measure",

@@ -6,14 +6,17 @@ and any other Ibis backend (Spark, ...) runs the same expression.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
-__all__ = ["as_table", "exact_sum", "to_pandas"]
+if TYPE_CHECKING:
+    from engagement.measure.periods import Period
+
+__all__ = ["as_table", "exact_sum", "to_pandas", "ts", "f64", "flag", "left_join", "in_period"]
 
 
 def as_table(data: Any, name: str = "data") -> ir.Table:
@@ -54,3 +57,29 @@ def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.Nu
     if x.type().is_floating() or x.type().is_decimal():
         return x.cast(dt.Decimal(38, 6)).sum(where=where).cast(dt.float64)
     return x.sum(where=where)
+
+
+def ts(value: pd.Timestamp) -> ir.TimestampScalar:
+    """A timestamp literal."""
+    return ibis.timestamp(value.to_pydatetime())
+
+
+def f64(x: ir.Value) -> ir.Value:
+    """``x`` as float64."""
+    return x.cast("float64")
+
+
+def flag(condition: ir.BooleanValue) -> ir.Value:
+    """A boolean as 0/1 (int64), so that it sums."""
+    return condition.cast("int64")
+
+
+def left_join(left: ir.Table, right: ir.Table, key: str = "customer_id") -> ir.Table:
+    """Left join on ``key`` keeping the left key only."""
+    j = left.left_join(right, left[key] == right[key])
+    return j.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c != key])
+
+
+def in_period(t: ir.Table, col: str, period: Period) -> ir.Table:
+    """The rows of ``t`` whose ``col`` falls in ``[period.start, period.end)``."""
+    return t.filter((t[col] >= ts(period.start)) & (t[col] < ts(period.end)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import ibis
@@ -10,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from engagement._validate import check_argument
-from engagement.data.load import Dataset, load
-from engagement.metrics._core import wilson_interval
+from engagement.data.load import DataLike, Dataset, as_dataset
+from engagement.intervals import wilson_interval
 
 __all__ = ["cohort_retention", "active_users_series"]
 
@@ -20,12 +19,12 @@ def _month_index(ts: Any) -> Any:
     return ts.year() * 12 + ts.month() - 1
 
 
-def _ds(data: Dataset | Mapping[str, pd.DataFrame] | str) -> Dataset:
-    return data if isinstance(data, Dataset) else load(data)
+def _ds(data: DataLike) -> Dataset:
+    return as_dataset(data)
 
 
 def cohort_retention(
-    data: Dataset | Mapping[str, pd.DataFrame] | str,
+    data: DataLike,
     *,
     activity: str = "subscription",
     kind: str = "on",
@@ -111,7 +110,7 @@ def cohort_retention(
 
 
 def active_users_series(
-    data: Dataset | Mapping[str, pd.DataFrame] | str,
+    data: DataLike,
     *,
     start: Any,
     end: Any,

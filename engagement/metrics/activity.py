@@ -19,7 +19,7 @@ from engagement._validate import (
     check_whole,
     numeric_values,
 )
-from engagement.metrics._core import NAN, mean_result, proportion_result
+from engagement.intervals import NAN, mean_result, proportion_result
 
 __all__ = [
     "active_users",

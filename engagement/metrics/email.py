@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engagement._result import MetricResult
-from engagement.metrics._core import proportion_result
+from engagement.intervals import proportion_result
 
 __all__ = ["email_open_rate", "email_click_rate", "click_to_open_rate", "unsubscribe_rate"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from engagement._result import MetricResult
 from engagement._validate import check_confidence, check_count
-from engagement.metrics._core import NAN, proportion_result, wilson_interval
+from engagement.intervals import NAN, proportion_result, wilson_interval
 
 __all__ = ["churn_rate", "retention_rate", "compound_churn_rate"]
 

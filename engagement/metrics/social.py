@@ -14,7 +14,7 @@ from engagement._validate import (
     check_range,
     numeric_values,
 )
-from engagement.metrics._core import NAN, mean_result, ratio_interval, ratio_of_totals
+from engagement.intervals import NAN, mean_result, ratio_interval, ratio_of_totals
 
 __all__ = ["social_engagement_rate", "follower_growth_rate"]
 

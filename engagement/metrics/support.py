@@ -9,7 +9,7 @@ import pandas as pd
 
 from engagement._result import MetricResult
 from engagement._validate import check_confidence, check_range, numeric_values
-from engagement.metrics._core import mean_result
+from engagement.intervals import mean_result
 
 __all__ = ["first_response_time", "resolution_time"]
 

@@ -17,7 +17,7 @@ from engagement._validate import (
     check_whole,
     numeric_values,
 )
-from engagement.metrics._core import NAN, _bootstrap, mean_result, proportion_result
+from engagement.intervals import NAN, _bootstrap, mean_result, proportion_result
 
 __all__ = [
     "nps",
@@ -106,7 +106,6 @@ def nps_from_counts(
         low, high = min(low, value), max(high, value)
     p_, d_ = (pro / n, det / n) if n else (NAN, NAN)
     shares = {
-        "se": 100 * math.sqrt(max(p_ + d_ - (p_ - d_) ** 2, 0.0) / n) if n else NAN,
         "promoters": pro,
         "passives": pas,
         "detractors": det,
@@ -126,6 +125,7 @@ def nps_from_counts(
         denominator=n,
         confidence=confidence,
         unit="points",
+        se=100 * math.sqrt(max(p_ + d_ - (p_ - d_) ** 2, 0.0) / n) if n else NAN,
         details=shares,
     )
 
@@ -274,7 +274,8 @@ def nps_difference(
         method="difference of NPS, trinomial variance (adjusted-Wald interval, z test)",
         confidence=confidence,
         unit="points",
-        details={"p_value": p_value, "z": float(z), "n_a": a.n, "n_b": b.n, "se": 100 * se},
+        se=100 * se,
+        details={"p_value": p_value, "z": float(z), "n_a": a.n, "n_b": b.n},
     )
 
 

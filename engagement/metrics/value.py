@@ -9,7 +9,7 @@ import numpy as np
 
 from engagement._result import MetricResult
 from engagement._validate import check_confidence, check_nonnegative, check_range, numeric_values
-from engagement.metrics._core import NAN, mean_result, ratio_of_totals
+from engagement.intervals import NAN, mean_result, ratio_of_totals
 
 __all__ = [
     "clv",

@@ -8,7 +8,7 @@ import numpy as np
 
 from engagement._result import MetricResult
 from engagement._validate import check_confidence, check_range, numeric_values
-from engagement.metrics._core import mean_result, proportion_result, ratio_of_totals
+from engagement.intervals import mean_result, proportion_result, ratio_of_totals
 
 __all__ = [
     "conversion_rate",

@@ -40,7 +40,7 @@ def load_playbook(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _match(playbook: pd.DataFrame, metric: str, kind: str, direction: str) -> pd.Series | None:
-    base = metric.removesuffix("_mean")
+    base = catalog.family(metric)
     for candidate in (base, "*"):
         fits = ((playbook.metric == candidate)
                 & playbook.kinds.map(lambda ks: kind in ks or "any" in ks).astype(bool)
@@ -75,7 +75,7 @@ def action_plan(found: pd.DataFrame, *, table: pd.DataFrame, forecasts: pd.DataF
     rows: list[dict] = []
     seen: set[str] = set()
     worse = found[found.direction == "worse"].copy()
-    worse["base_metric"] = worse.metric.str.removesuffix("_mean")
+    worse["base_metric"] = worse.metric.map(catalog.family)
     # within a metric, the all-customers finding leads when there is one, then the rank order
     worse["lead"] = (worse.segment != "all").astype(int)
     worse["first"] = worse.groupby("base_metric")["rank"].transform("min")
@@ -110,8 +110,7 @@ def action_plan(found: pd.DataFrame, *, table: pd.DataFrame, forecasts: pd.DataF
         })
     # then up to two levers: customer-level relationships that involve a metric that got worse
     levers = found[(found.kind == "relationship")]
-    names = {catalog.get(m).name for m in seen if m in catalog.CATALOG}
-    levers = levers[levers.sentence.map(lambda t: any(n in t for n in names))]
+    levers = levers[levers.metric.map(catalog.family).isin(seen) | levers.other_metric.map(catalog.family).isin(seen)]
     levers = levers.assign(size=levers.effect.abs()).sort_values("size", ascending=False).head(2)
     for f in levers.itertuples():
         entry = _match(playbook, f.metric, "relationship", "any")
@@ -167,7 +166,7 @@ def progress(reports_dir: str | Path, metrics: list[str], *, current: pd.DataFra
                 t = previous_plan[(previous_plan.metric == metric) & (previous_plan.segment == "all")]
                 if len(t) and not pd.isna(t.target_value.iloc[0]):
                     target = float(t.target_value.iloc[0])
-                    hib = catalog.get(metric).higher_is_better if metric in catalog.CATALOG else True
+                    hib = catalog.higher_is_better(metric) is not False
                     met = bool(value >= target) if hib else bool(value <= target)
             rows.append({"period": period, "metric": metric, "value": value, "target": target, "met": met})
         previous_plan = plan

@@ -22,9 +22,11 @@ __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"
 #: Default targets where a published benchmark gives one (catalogue sources); pass your own.
 DEFAULT_TARGETS: dict[str, float] = {"email_open_rate": 0.21, "email_click_rate": 0.026,
                                      "unsubscribe_rate": 0.0026, "clv_cac_ratio": 3.0}
-FINDING_COLUMNS = ["rank", "metric", "metric_name", "kind", "period", "segment", "segment_value", "direction",
-                   "change", "value", "reference", "effect", "ci_low", "ci_high", "unit", "p_value", "q_value",
-                   "severity", "impact", "impact_basis", "score", "sentence"]
+#: ``other_metric`` is the second metric of a relationship ("" for every other kind): nothing downstream
+#: reads a finding's sentence to learn what it is about
+FINDING_COLUMNS = ["rank", "metric", "other_metric", "metric_name", "kind", "period", "segment", "segment_value",
+                   "direction", "change", "value", "reference", "effect", "ci_low", "ci_high", "unit", "p_value",
+                   "q_value", "severity", "impact", "impact_basis", "score", "sentence"]
 #: the kinds of finding that are movements (as opposed to levels, gaps and relationships)
 MOVEMENTS = ("change_vs_previous", "change_vs_last_year", "trend")
 #: customer-level volumes that all grow with the time a customer has been around
@@ -36,12 +38,11 @@ TAUTOLOGICAL_GAPS = {("referral_rate", "acquisition_channel"), ("aov", "value_ti
 
 
 def _name(metric: str) -> str:
-    return catalog.get(metric).name if metric in catalog.CATALOG else metric.replace("_", " ")
+    return catalog.name(metric)
 
 
 def _better(metric: str, delta: float) -> str:
-    hib = catalog.get(metric.removesuffix("_mean")).higher_is_better if metric.removesuffix("_mean") in \
-        catalog.CATALOG else None
+    hib = catalog.higher_is_better(metric)
     if hib is None or delta == 0:
         return "neutral"
     return "better" if (delta > 0) == hib else "worse"
@@ -228,6 +229,7 @@ def findings(
     if not rows:
         return pd.DataFrame(columns=FINDING_COLUMNS)
     out = pd.DataFrame(rows)
+    out["other_metric"] = out["other_metric"].fillna("") if "other_metric" in out.columns else ""
     # a segment that holds the same customers as the whole base repeats the base's finding: keep the base's
     sig = out.assign(_v=out.value.round(9), _r=out.reference.round(9))
     base_keys = set(map(tuple, sig.loc[sig.segment == "all", ["metric", "kind", "_v", "_r"]].to_numpy().tolist()))

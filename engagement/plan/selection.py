@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from engagement.catalog import CATALOG
+from engagement.catalog import CATALOG, available_metrics
 
 __all__ = ["OBJECTIVES", "select_metrics"]
 
@@ -94,10 +94,11 @@ def select_metrics(
         if m not in CATALOG:
             raise ValueError(f"Unknown metric {m!r}; known: {sorted(CATALOG)}.")
     have = set(available_tables)
+    why_not = available_metrics(have).set_index("id")["reason"]
     rows = []
     for order, spec in enumerate(CATALOG.values()):
         relevant_to = [o for o in objectives if spec.id in OBJECTIVES[o]]
-        measurable = all(t in have for t in spec.tables)
+        measurable = not why_not[spec.id]
         row = {
             "id": spec.id, "name": spec.name, "journey_stage": spec.journey_stage,
             "objectives": ", ".join(relevant_to), "relevance": len(relevant_to), "measurable": measurable,
@@ -125,8 +126,7 @@ def select_metrics(
 
     def reason(r: pd.Series) -> str:
         if not r.measurable:
-            missing = [t for t in CATALOG[r.id].tables if t not in have]
-            return "not measurable here: needs " + ", ".join(missing)
+            return "not measurable here: " + why_not[r.id]
         if r.id in excluded:
             return "excluded by the analyst"
         if r.id in required:

@@ -1,8 +1,26 @@
-"""Interval methods and the building blocks the metric functions share.
+"""Intervals and standard errors: the building blocks every metric function and ``measure`` share.
 
-All interval arithmetic is delegated to statsmodels and scipy; this module only
-chooses the method, handles empty populations (NaN with n = 0) and packs the
-result.
+Public, so that a notebook or a new metric computes its interval the way the
+package does. All interval arithmetic is delegated to statsmodels and scipy;
+this module chooses the method, handles empty populations (NaN with n = 0) and
+packs the result in a :class:`~engagement.MetricResult` whose ``se`` field is the
+estimate's standard error (NaN where the figure has no sampling error).
+
+* from raw values: :func:`wilson_interval`, :func:`t_interval`,
+  :func:`median_interval`, :func:`ratio_interval`, :func:`mean_result`;
+* from the sums an engine returns (so no raw row leaves the engine):
+  :func:`proportion_result`, :func:`mean_from_moments`,
+  :func:`ratio_from_moments`, :func:`median_rank_bounds`,
+  :func:`ratio_of_totals` (no interval: a ratio of known totals).
+
+Examples
+--------
+>>> from engagement.intervals import mean_from_moments, wilson_interval
+>>> [round(b, 4) for b in wilson_interval(30, 100, 0.95)]
+[0.2189, 0.3958]
+>>> r = mean_from_moments("aov", 4, 10.0, 30.0, confidence=0.95, unit="currency", method="mean")
+>>> r.value, round(r.se, 4)
+(2.5, 0.6455)
 """
 
 from __future__ import annotations
@@ -25,7 +43,24 @@ from engagement._validate import (
     numeric_values,
 )
 
+__all__ = ["NAN", "wilson_interval", "t_interval", "median_interval", "ratio_interval", "proportion_result",
+           "ratio_of_totals", "mean_result", "mean_from_moments", "ratio_from_moments", "median_rank_bounds",
+           "se_from_interval"]
+
 NAN = float("nan")
+
+
+def se_from_interval(low: float, high: float, confidence: float) -> float:
+    """The standard error a symmetric normal interval of this width implies (approximate for medians).
+
+    Examples
+    --------
+    >>> round(se_from_interval(-1.959963984540054, 1.959963984540054, 0.95), 12)
+    1.0
+    """
+    if math.isnan(low) or math.isnan(high):
+        return NAN
+    return (high - low) / (2 * float(stats.norm.ppf(0.5 + confidence / 2)))
 
 
 def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
@@ -96,7 +131,6 @@ def proportion_result(
     method = "share of " + trials_name.replace("_", " ") + ", Wilson interval"
     if method_note:
         method = f"{method_note}, Wilson interval"
-    details = {**(details or {}), "se": math.sqrt(k / n * (1 - k / n) / n) if n else NAN}
     return MetricResult(
         metric=metric,
         value=k / n if n else NAN,
@@ -108,7 +142,8 @@ def proportion_result(
         denominator=n,
         confidence=confidence,
         unit="fraction",
-        details=details,
+        se=math.sqrt(k / n * (1 - k / n) / n) if n else NAN,
+        details=details or {},
     )
 
 
@@ -163,12 +198,13 @@ def mean_result(
     x, n_missing = clean if clean is not None else numeric_values(values, name)
     n = len(x)
     extra = dict(details or {})
+    se = NAN
     if n == 0:
         value, low, high = NAN, NAN, NAN
         how = f"{statistic}"
     elif statistic == "mean":
         value = float(np.mean(x))
-        extra["se"] = float(stats.sem(x)) if n >= 2 else NAN
+        se = float(stats.sem(x)) if n >= 2 else NAN
         if interval == "t":
             low, high = t_interval(x, confidence)
             how = "mean, t interval"
@@ -180,7 +216,7 @@ def mean_result(
         value = float(np.median(x))
         low, high = median_interval(x, confidence)
         # approximate standard error of the median from its distribution-free interval
-        extra["se"] = (high - low) / (2 * float(stats.norm.ppf(0.5 + confidence / 2))) if n >= 2 else NAN
+        se = se_from_interval(low, high, confidence) if n >= 2 else NAN
         how = "median, order-statistic (binomial) interval"
         extra.setdefault("mean", float(np.mean(x)))
     if method_prefix:
@@ -195,6 +231,7 @@ def mean_result(
         method=how,
         confidence=confidence,
         unit=unit,
+        se=se,
         details=extra,
     )
 
@@ -248,7 +285,7 @@ def mean_from_moments(
             low, high = mean - half, mean + half
     return MetricResult(metric=metric, value=mean, ci_low=low, ci_high=high, n=n, n_missing=n_missing,
                         method=method + ", t interval", numerator=total, denominator=n, confidence=confidence,
-                        unit=unit, details={"se": sem})
+                        unit=unit, se=sem)
 
 
 def ratio_from_moments(
@@ -284,7 +321,7 @@ def ratio_from_moments(
         low, high = ratio - half, ratio + half
     return MetricResult(metric=metric, value=ratio, ci_low=low, ci_high=high, n=n,
                         method=method + ", ratio-estimator interval", numerator=sum_y, denominator=sum_x,
-                        confidence=confidence, unit=unit, details={"se": se})
+                        confidence=confidence, unit=unit, se=se)
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function of two numbers, asked for every segment of every period

@@ -1,0 +1,105 @@
+"""Segments: each customer's value of every segment column, and the derived segments.
+
+``tenure_band`` (at the period start: new this period / under 1 year / more than
+1 year), ``new_vs_returning`` (signed up in the period or before) and
+``value_tier`` (tertile of revenue in the 365 days before the period among
+customers who bought: low / mid / high, else none) are derived; any other name is
+a customers column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from engagement.data.load import Dataset
+from engagement.measure._engine import exact_sum as _xsum
+from engagement.measure._engine import left_join as _ljoin
+from engagement.measure._engine import ts as _ts
+from engagement.measure.periods import Period
+
+__all__ = ["DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "TENURE_BANDS", "segment_columns", "segment_table"]
+
+DEFAULT_SEGMENTS = ("plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier")
+DERIVED_SEGMENTS = ("tenure_band", "new_vs_returning", "value_tier")
+TENURE_BANDS = ("new this period", "under 1 year", "more than 1 year")
+
+
+def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
+    """Wide table ``customer_id, __seg0, __seg1, ...``: each customer's value of each segment, as text.
+
+    One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
+    the value of ``segments[i]`` (internal names, so that a customer attribute can
+    never collide with a fact column). Missing attribute values are
+    ``"(missing)"``; see :func:`segment_table` for the derived segments.
+    """
+    c = ds["customers"]
+    c = c.filter(c.signup_at < _ts(period.end))
+    start = _ts(period.start)
+    year_before = _ts(period.start - pd.Timedelta(days=365))
+    values: dict[str, ir.Value] = {}
+    tiers = None
+    for i, col in enumerate(segments):
+        name = f"__seg{i}"
+        if col == "tenure_band":
+            values[name] = ibis.ifelse(c.signup_at >= start, TENURE_BANDS[0],
+                                       ibis.ifelse(c.signup_at >= year_before, TENURE_BANDS[1], TENURE_BANDS[2]))
+        elif col == "new_vs_returning":
+            values[name] = ibis.ifelse(c.signup_at >= start, "new", "returning")
+        elif col == "value_tier":
+            if not ds.has("orders"):
+                raise ValueError("Segment 'value_tier' needs the orders table, which the dataset does not have.")
+            o = ds["orders"]
+            o = o.filter((o.ordered_at >= year_before) & (o.ordered_at < start))
+            spend = o.group_by("customer_id").aggregate(spend=_xsum(o.revenue))
+            spend = spend.filter(spend.spend > 0)
+            tiers = spend.select("customer_id", __tier=ibis.ntile(3).over(order_by=[spend.spend, spend.customer_id]))
+            values[name] = None  # filled after the join below
+        elif col in c.columns:
+            values[name] = c[col].cast("string").fill_null("(missing)")
+        else:
+            raise ValueError(
+                f"Segment column {col!r} is not a customers column nor a derived segment; customers has "
+                f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
+            )
+    base = c.select("customer_id", **{k: v for k, v in values.items() if v is not None})
+    if tiers is None:
+        return base
+    joined = _ljoin(base, tiers)
+    label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
+                       else_="none")
+    return joined.select("customer_id", **{k: (label if v is None else joined[k]) for k, v in values.items()})
+
+
+def segment_table(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
+    """Long table ``customer_id, segment, segment_value`` for customers who exist by ``period.end``.
+
+    Includes ``segment = "all"`` for every customer. Derived segments:
+    ``tenure_band`` (at the period start: new this period / under 1 year / more
+    than 1 year), ``new_vs_returning`` (signed up in the period or before) and
+    ``value_tier`` (tertile of revenue in the 365 days before the period among
+    customers who bought: low / mid / high, else none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import engagement as eg
+    >>> from engagement.measure import parse_period, segment_table
+    >>> c = pd.DataFrame({"customer_id": ["a", "b"], "plan": ["basic", None],
+    ...                   "signup_at": pd.to_datetime(["2023-01-01", "2024-11-01"])})
+    >>> t = segment_table(eg.load({"customers": c}), parse_period("2024Q4"), ["plan", "tenure_band"])
+    >>> t.order_by(["segment", "customer_id"]).to_pandas().values.tolist()
+    [['a', 'all', 'all'], ['b', 'all', 'all'], ['a', 'plan', 'basic'], ['b', 'plan', '(missing)'], \
+['a', 'tenure_band', 'more than 1 year'], ['b', 'tenure_band', 'new this period']]
+    """
+    segments = list(dict.fromkeys(segments))
+    wide = segment_columns(ds, period, segments)
+    parts = [wide.select(customer_id=wide.customer_id, segment=ibis.literal("all"), segment_value=ibis.literal("all"))]
+    for i, col in enumerate(segments):
+        parts.append(wide.select(customer_id=wide.customer_id, segment=ibis.literal(col),
+                                 segment_value=wide[f"__seg{i}"]))
+    return ibis.union(*parts)
+

@@ -1,0 +1,46 @@
+"""Web sessions from pageviews: a visitor's views with no gap above the inactivity timeout."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from engagement.measure._engine import f64 as _f
+from engagement.measure._engine import flag as _i
+
+__all__ = ["sessions"]
+
+
+def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
+    """Sessionise pageviews: a visitor's views with no gap above ``timeout_minutes``.
+
+    Returns one row per session: ``visitor_id, customer_id, session_start,
+    pageviews, duration_s`` (first to last view) and ``converted``. The session
+    belongs to the period of its first view.
+
+    Examples
+    --------
+    >>> import pandas as pd, ibis
+    >>> from engagement.measure import sessions
+    >>> pv = ibis.memtable(pd.DataFrame({
+    ...     "visitor_id": ["v", "v", "v"], "customer_id": [None, None, None], "page": ["/", "/a", "/"],
+    ...     "viewed_at": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:20", "2024-01-01 11:00"])}))
+    >>> out = sessions(pv).order_by("session_start").to_pandas()
+    >>> out["pageviews"].tolist(), out["duration_s"].tolist()
+    ([2, 1], [1200.0, 0.0])
+    """
+    pv = pageviews
+    converted = pv.converted.fill_null(False) if "converted" in pv.columns else ibis.literal(False)
+    secs = pv.viewed_at.epoch_seconds()
+    w = ibis.window(group_by=pv.visitor_id, order_by=[pv.viewed_at])
+    gap = secs - secs.lag().over(w)
+    starts = pv.mutate(_secs=secs, _conv=converted, _new=_i(gap.isnull() | (gap > timeout_minutes * 60)))
+    w2 = ibis.window(group_by=starts.visitor_id, order_by=[starts.viewed_at], rows=(None, 0))
+    numbered = starts.mutate(_sid=starts._new.sum().over(w2))
+    return numbered.group_by(["visitor_id", "_sid"]).aggregate(
+        customer_id=numbered.customer_id.max(),
+        session_start=numbered.viewed_at.min(),
+        pageviews=numbered.count(),
+        duration_s=_f(numbered._secs.max() - numbered._secs.min()),
+        converted=numbered._conv.max(),
+    ).drop("_sid")
