@@ -5,7 +5,7 @@
     python3 tasks.py test   [pytest options]
     python3 tasks.py lab
     python3 tasks.py notebooks   # re-execute the committed notebooks on the demo data
-    python3 tasks.py lock        # refresh requirements.lock from pyproject.toml (needs the network)
+    python3 tasks.py lock        # add new dependencies of pyproject.toml to requirements.lock (--upgrade: all)
 
 Each task creates or updates the project's virtual environment ``.venv`` first,
 installing every package at the version and hash that ``requirements.lock``
@@ -80,6 +80,10 @@ def task_test(args: list[str]) -> int:
     if rc != 0:
         print("ruff found problems (above).", flush=True)
         return rc
+    rc = _run([BIN / "mypy"])  # the package's types ([tool.mypy] in pyproject.toml)
+    if rc != 0:
+        print("mypy found type errors (above).", flush=True)
+        return rc
     return _run([PY, "-m", "pytest", *args])
 
 
@@ -98,9 +102,11 @@ def task_lock(args: list[str]) -> int:
     ensure_venv()
     if _run([PY, "-m", "pip", "install", "--quiet", UV]) != 0:
         sys.exit(f"Could not install {UV} into .venv.")
+    # the pins already in the lock are kept (a new dependency is added at its newest version);
+    # `python3 tasks.py lock --upgrade` moves every package to its newest allowed version
     return _run([BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
                  "--fork-strategy", "fewest", "--generate-hashes", "--python-version", "3.11", "--no-header",
-                 "--upgrade", "-o", LOCK, *args])
+                 "-o", LOCK, *args])
 
 
 TASKS = {"report": task_report, "test": task_test, "lab": task_lab, "notebooks": task_notebooks, "lock": task_lock}

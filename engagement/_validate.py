@@ -53,11 +53,12 @@ def check_count(value: Any, name: str) -> int:
         raise ValueError(f"`{name}` must be a whole non-negative number, got {value!r}.")
     if isinstance(value, float) and np.isnan(value):
         raise ValueError(f"`{name}` is missing (NaN); a count must be known.")
-    if float(value) != int(value):
+    number = float(value)
+    if not number.is_integer():
         raise ValueError(f"`{name}` must be a whole number, got {value!r}.")
-    if value < 0:
+    if number < 0:
         raise ValueError(f"`{name}` must not be negative, got {value!r}.")
-    return int(value)
+    return int(number)
 
 
 def check_nonnegative(value: Any, name: str) -> float:

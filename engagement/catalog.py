@@ -37,8 +37,8 @@ class MetricSpec:
     benchmark: str = ""
     benchmark_source: str = ""
     variants: tuple[str, ...] = field(default_factory=tuple)
-    #: the metric this one is a variant of (a mean beside a median or a top-2-box share): one playbook entry
-    #: and one finding per effect serve both
+    #: the metric this one is a variant of (a mean beside a median or a top-2-box share, retention beside
+    #: churn): the same effect, so one finding and one action serve both
     variant_of: str = ""
 
     @property
@@ -104,6 +104,7 @@ _SPECS: list[MetricSpec] = [
         "Complement of churn; tracks loyalty.", "The (E - N)/S shortcut is biased low when new customers leave.",
         "retention",
         "(E - N)/S counts new customers who already left as lost starters.",
+        variant_of="churn_rate",
     ),
     MetricSpec(
         "clv", "Customer lifetime value (simple)", "value",

@@ -76,6 +76,18 @@ def plot_comparison(
     """Point estimates with interval bars for each segment value, by period role.
 
     ``table`` is :func:`engagement.measure.measure` output.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_comparison
+    >>> t = pd.DataFrame({"metric": "churn_rate", "segment": "plan", "segment_value": ["basic", "premium"] * 2,
+    ...                   "period_role": ["current"] * 2 + ["previous"] * 2, "period": ["2024Q4"] * 2 + ["2024Q3"] * 2,
+    ...                   "value": [0.09, 0.04, 0.06, 0.04], "ci_low": [0.08, 0.03, 0.05, 0.03],
+    ...                   "ci_high": [0.10, 0.05, 0.07, 0.05], "status": "ok"})
+    >>> ax = plot_comparison(t, metric="churn_rate", segment="plan")
+    >>> ax.get_ylabel(), [x.get_text() for x in ax.get_xticklabels()]
+    ('Customer churn rate (%)', ['basic', 'premium'])
     """
     ax = _ax(ax)
     d = table[(table.metric == metric) & (table.segment == segment) & (table.status == "ok")].copy()
@@ -97,8 +109,8 @@ def plot_comparison(
                   else "center")
     ax.set_ylabel(_unit_axis(ax, metric))
     ax.set_xlabel(segment.replace("_", " ") if segment != "all" else "")
-    ax.set_title(f"{_unit_axis(ax, metric).split(' (')[0]} by {segment.replace('_', ' ')}" if segment != "all"
-                 else _unit_axis(ax, metric).split(" (")[0])
+    ax.set_title(f"{catalog.name(metric)} by {segment.replace('_', ' ')}" if segment != "all"
+                 else catalog.name(metric))
     ax.legend(frameon=False, fontsize=9)
     return ax
 
@@ -108,36 +120,58 @@ def plot_trend(
     *,
     metric: str,
     forecast: pd.DataFrame | None = None,
+    confidence: float = 0.95,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """A metric over periods with its interval band (and a forecast, dashed, if given).
+    """A metric over periods with its ``confidence`` interval band (and a forecast, dashed, if given).
 
     ``series`` has ``period, value, ci_low, ci_high`` (one row per period, in order);
     ``forecast`` the same columns for the periods ahead.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_trend
+    >>> s = pd.DataFrame({"period": ["2024Q2", "2024Q3", "2024Q4"], "value": [31.0, 33.0, 36.0],
+    ...                   "ci_low": [28.0, 30.0, 33.0], "ci_high": [34.0, 36.0, 39.0]})
+    >>> ax = plot_trend(s, metric="nps")
+    >>> ax.get_ylabel(), ax.lines[0].get_ydata().tolist()
+    ('Net Promoter Score (points)', [31.0, 33.0, 36.0])
     """
     ax = _ax(ax)
     d = series.reset_index(drop=True)
     x = np.arange(len(d))
     ax.plot(x, d.value, marker="o", color="C0", label="measured")
-    ax.fill_between(x, d.ci_low, d.ci_high, color="C0", alpha=0.2, label="95% interval")
+    level = f"{100 * confidence:g}%"
+    ax.fill_between(x, d.ci_low, d.ci_high, color="C0", alpha=0.2, label=f"{level} interval")
     labels = list(d.period)
     if forecast is not None and len(forecast):
         f = forecast.reset_index(drop=True)
         fx = np.arange(len(d), len(d) + len(f))
         ax.plot(np.r_[x[-1], fx], np.r_[d.value.iloc[-1], f.value], ls="--", color="C1")
         ax.errorbar(fx, f.value, yerr=np.vstack([f.value - f.ci_low, f.ci_high - f.value]), fmt="o", color="C1",
-                    capsize=4, label="forecast, 95% prediction interval")
+                    capsize=4, label=f"forecast, {level} prediction interval")
         labels += list(f.period)
     step = max(1, len(labels) // 10)
     ax.set_xticks(np.arange(len(labels))[::step], labels[::step], rotation=45, ha="right")
     ax.set_ylabel(_unit_axis(ax, metric))
-    ax.set_title(_unit_axis(ax, metric).split(" (")[0] + " over time")
+    ax.set_title(catalog.name(metric) + " over time")
     ax.legend(frameon=False, fontsize=9)
     return ax
 
 
 def plot_holdout_by_frequency(table: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Mean holdout purchases, actual vs BG/NBD prediction, by calibration frequency."""
+    """Mean holdout purchases, actual vs BG/NBD prediction, by calibration frequency.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_holdout_by_frequency
+    >>> t = pd.DataFrame({"frequency": [0, 1, 2], "actual": [0.2, 0.6, 1.1], "predicted": [0.25, 0.55, 1.0]})
+    >>> ax = plot_holdout_by_frequency(t)
+    >>> len(ax.patches) >= 6, ax.get_xlabel()
+    (True, 'repeat purchases in the calibration period')
+    """
     ax = _ax(ax)
     long = table.melt(id_vars=["frequency"], value_vars=["actual", "predicted"], var_name="", value_name="mean")
     sns.barplot(long, x="frequency", y="mean", hue="", order=list(table.frequency), ax=ax)
@@ -151,7 +185,18 @@ def plot_holdout_by_frequency(table: pd.DataFrame, *, ax: plt.Axes | None = None
 def plot_cumulative_transactions(
     cumulative: pd.DataFrame, *, calibration_end: object | None = None, ax: plt.Axes | None = None
 ) -> plt.Axes:
-    """Cumulative repeat purchases over time, actual vs predicted."""
+    """Cumulative repeat purchases over time, actual vs predicted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_cumulative_transactions
+    >>> c = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3), "actual": [1, 3, 6],
+    ...                   "predicted": [1.5, 3.2, 5.5]})
+    >>> ax = plot_cumulative_transactions(c, calibration_end="2024-01-02")
+    >>> [line.get_label() for line in ax.lines]
+    ['actual', 'BG/NBD prediction', 'end of calibration']
+    """
     ax = _ax(ax)
     ax.plot(cumulative.date, cumulative.actual, label="actual", color="C0")
     ax.plot(cumulative.date, cumulative.predicted, label="BG/NBD prediction", color="C1", ls="--")
@@ -169,7 +214,17 @@ def plot_clv_by_segment(
     data: pd.DataFrame, *, segment: str, value: str = "clv", order: Sequence[str] | None = None,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Distribution of predicted CLV per segment value (empirical CDF, log scale)."""
+    """Distribution of predicted CLV per segment value (empirical CDF, log scale).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_clv_by_segment
+    >>> d = pd.DataFrame({"plan": ["basic"] * 3 + ["premium"] * 3, "clv": [10.0, 20, 40, 50, 90, 200]})
+    >>> ax = plot_clv_by_segment(d, segment="plan")
+    >>> ax.get_xscale(), len(ax.lines)
+    ('log', 2)
+    """
     ax = _ax(ax)
     d = data[data[value] > 0]
     hue_order = list(order) if order is not None else sorted(d[segment].unique())
@@ -190,6 +245,7 @@ def plot_grid(
     segment: str = "all",
     cols: int = 3,
     forecasts: pd.DataFrame | None = None,
+    confidence: float = 0.95,
 ) -> plt.Figure:
     """A grid of small charts, one per metric that has data.
 
@@ -199,6 +255,17 @@ def plot_grid(
     :func:`~engagement.measure.measure_series` table, with ``forecasts``
     (``metric, period, value, ci_low, ci_high``) drawn dashed. Metrics without
     data are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_grid
+    >>> t = pd.DataFrame({"metric": ["nps", "aov"], "segment": "all", "segment_value": "all",
+    ...                   "period_role": "current", "period": "2024Q4", "value": [35.0, 48.0],
+    ...                   "ci_low": [30.0, 45.0], "ci_high": [40.0, 51.0], "status": "ok"})
+    >>> fig = plot_grid(t, metrics=["nps", "aov", "ces"])
+    >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    ['Net Promoter Score', 'Average order value (ATV)']
     """
     if kind not in ("comparison", "trend"):
         raise ValueError(f"`kind` must be 'comparison' or 'trend', got {kind!r}.")
@@ -215,7 +282,7 @@ def plot_grid(
             plot_comparison(data, metric=metric, segment=segment, ax=ax)
         else:
             ahead = forecasts[forecasts.metric == metric] if forecasts is not None else None
-            plot_trend(ok[ok.metric == metric], metric=metric, forecast=ahead, ax=ax)
+            plot_trend(ok[ok.metric == metric], metric=metric, forecast=ahead, confidence=confidence, ax=ax)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -227,6 +294,17 @@ def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes |
 
     ``tests`` is :func:`engagement.analysis.segment_tests` output; significant
     differences (after the Benjamini-Hochberg correction) are drawn in colour.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_segment_differences
+    >>> t = pd.DataFrame({"metric": "churn_rate", "segment": "plan", "segment_value": ["basic", "premium"],
+    ...                   "difference": [0.03, -0.01], "ci_low": [0.02, -0.03], "ci_high": [0.04, 0.01],
+    ...                   "significant": [True, False]})
+    >>> ax = plot_segment_differences(t, metric="churn_rate")
+    >>> [x.get_text() for x in ax.get_yticklabels()], ax.get_xlabel()
+    (['plan: basic', 'plan: premium'], 'difference vs the rest (%)')
     """
     ax = _ax(ax)
     d = tests[(tests.metric == metric) & tests.difference.notna()].sort_values(["segment", "segment_value"])
@@ -250,7 +328,17 @@ def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes |
 
 
 def plot_correlations(assoc: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Heat map of Spearman correlations (``associations`` output), insignificant cells faded."""
+    """Heat map of Spearman correlations (``associations`` output); insignificant cells marked "(n.s.)".
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_correlations
+    >>> a = pd.DataFrame({"variable": ["nps"], "other": ["clv"], "rho": [0.31], "significant": [True]})
+    >>> ax = plot_correlations(a)
+    >>> sorted(t.get_text() for t in ax.texts if t.get_text())
+    ['0.31', '0.31']
+    """
     ax = _ax(ax)
     names = list(dict.fromkeys([*assoc.variable, *assoc.other]))
     m = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
@@ -266,7 +354,19 @@ def plot_correlations(assoc: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt
 
 
 def plot_survival(curves: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Kaplan-Meier curves with interval bands (``kaplan_meier`` output)."""
+    """Kaplan-Meier curves with interval bands (``kaplan_meier`` output).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_survival
+    >>> c = pd.DataFrame({"segment_value": ["basic"] * 3 + ["premium"] * 3, "time": [0, 6, 12] * 2,
+    ...                   "survival": [1.0, 0.8, 0.6, 1.0, 0.9, 0.85], "ci_low": [1.0, 0.7, 0.5, 1.0, 0.8, 0.75],
+    ...                   "ci_high": [1.0, 0.9, 0.7, 1.0, 0.95, 0.9]})
+    >>> ax = plot_survival(c)
+    >>> [line.get_label() for line in ax.lines], [float(y) for y in ax.get_ylim()]
+    (['basic', 'premium'], [0.0, 1.02])
+    """
     ax = _ax(ax)
     for i, (value, g) in enumerate(curves.groupby("segment_value", sort=True)):
         ax.step(g.time, g.survival, where="post", color=f"C{i}", label=str(value))
@@ -281,7 +381,18 @@ def plot_survival(curves: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Ax
 
 
 def plot_cohort_heatmap(cohorts: pd.DataFrame, *, max_months: int = 12, ax: plt.Axes | None = None) -> plt.Axes:
-    """Retention heat map: cohorts by months since sign-up; immature cells left blank."""
+    """Retention heat map: cohorts by months since sign-up; immature cells left blank.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plots import plot_cohort_heatmap
+    >>> c = pd.DataFrame({"cohort": ["2024-01"] * 3 + ["2024-02"] * 2, "month": [0, 1, 2, 0, 1],
+    ...                   "share": [1.0, 0.8, 0.7, 1.0, 0.75]})
+    >>> ax = plot_cohort_heatmap(c)
+    >>> [t.get_text() for t in ax.get_yticklabels()], int(ax.collections[0].get_array().count())
+    (['2024-01', '2024-02'], 5)
+    """
     ax = _ax(ax)
     d = cohorts[cohorts.month <= max_months]
     grid = d.pivot_table(index="cohort", columns="month", values="share", aggfunc="first")

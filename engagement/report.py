@@ -11,7 +11,10 @@ renames the folder to ``reports/<period>/`` holding:
   ``action_plan.csv`` once those notebooks exist);
 * ``manifest.json``: parameters, data fingerprint, package version, row counts.
 
-Unknown parameter names are refused before anything runs. A failing notebook
+The report has one parameter set (:mod:`engagement.parameters`): it is validated
+once, before anything runs (unknown names and bad values are refused), and each
+notebook gets every parameter it declares. The notebooks hand their tables to
+each other through the workspace (:mod:`engagement.workspace`). A failing notebook
 stops the run with a non-zero exit, the partial run is kept in
 ``reports/<period>.failed/`` and the failing notebook and cell are named; an
 existing report is only replaced with ``force=True``.
@@ -20,7 +23,6 @@ existing report is only replaced with ``force=True``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -31,11 +33,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["render_report", "notebook_paths", "workspace", "refresh_notebooks", "NOTEBOOKS"]
+__all__ = ["render_report", "notebook_paths", "refresh_notebooks", "NOTEBOOKS"]
 
 #: The report's notebooks ship inside the package (``notebooks/`` in a checkout links to them).
 NOTEBOOKS = Path(str(resources.files("engagement").joinpath("notebooks")))
-RUNNER_PARAMETERS = ("period", "data_source", "out_dir", "history_dir")
 REMOVE_TAGS = ("parameters", "injected-parameters", "papermill-error-cell-tag", "remove-cell")
 WORK = "work"
 KERNEL = "python3"
@@ -44,31 +45,6 @@ KERNEL = "python3"
 def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     """The report's notebooks, in order (``NN_name.ipynb``)."""
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-
-
-def workspace(out_dir: str | Path | None) -> Path:
-    """Where notebooks exchange their tables: ``out_dir`` in a report run, else a scratch folder.
-
-    The scratch folder, for notebooks opened one by one in JupyterLab, is
-    ``$ENGAGEMENT_WORK_DIR``, else ``engagement/work`` under the user's cache
-    (``$XDG_CACHE_HOME`` or ``~/.cache``): never inside the package or the checkout.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from engagement.report import workspace
-    >>> out = tempfile.mkdtemp()
-    >>> workspace(out).is_dir(), workspace(None).is_relative_to(workspace.__globals__["NOTEBOOKS"].parent)
-    (True, False)
-    """
-    if out_dir:
-        path = Path(out_dir)
-    elif os.environ.get("ENGAGEMENT_WORK_DIR"):
-        path = Path(os.environ["ENGAGEMENT_WORK_DIR"])
-    else:
-        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "engagement" / "work"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -211,8 +187,9 @@ def _collect_outputs(work: Path, staging: Path) -> list[str]:
         if (work / f"{table}.parquet").exists():
             write_csv(pd.read_parquet(work / f"{table}.parquet"), staging / f"{table}.csv")
             written.append(f"{table}.csv")
-    if (work / "findings.json").exists():
-        shutil.copy(work / "findings.json", staging / "findings.json")
+    if (work / "findings.parquet").exists():
+        found = pd.read_parquet(work / "findings.parquet")
+        (staging / "findings.json").write_text(found.to_json(orient="records", indent=2), encoding="utf-8")
         written.append("findings.json")
     return written
 
@@ -226,13 +203,70 @@ def _environment() -> dict[str, Any]:
     for req in metadata.requires("engagement") or []:
         if "extra ==" not in req:
             names.add(re.split(r"[\s<>=!\[;~]", req, maxsplit=1)[0].lower())
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in sorted(names):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"python": platform.python_version(), "packages": versions}
+
+
+def _parameters(period: str, data: str | None, params: list[str] | None,
+                paths: list[Path]) -> tuple[dict[str, Any], dict[Path, set[str]]]:
+    """The report's one parameter set, validated once (every problem named), and each notebook's declared names."""
+    from engagement.parameters import PARAMETERS, RUNNER, defaults, validate
+
+    extra = _parse_params(params or [])
+    clash = sorted(set(extra) & set(RUNNER))
+    if clash:
+        raise ValueError(f"{clash} are set by the runner (--period/--data/--out), not -p.")
+    unknown = sorted(set(extra) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; the report's parameters are "
+                         f"{sorted(set(PARAMETERS) - set(RUNNER))}.")
+    declared = _declared(paths)
+    for nb, names in declared.items():
+        strays = sorted(names - set(PARAMETERS))
+        if strays:
+            raise ValueError(f"{nb.name} declares {strays}, which are not report parameters "
+                             "(engagement.parameters).")
+    values = {**defaults(), **extra, "period": period, "data_source": str(Path(data).resolve()) if data else None}
+    return validate(values), declared
+
+
+def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
+                   failed: Path, progress: bool) -> list[Path] | None:
+    """Execute the notebooks in order into ``staging``; None (after saying why) when one fails."""
+    import papermill as pm
+
+    executed = []
+    live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
+    for i, nb in enumerate(paths, start=1):
+        started = time.perf_counter()
+        step = f"  [{i}/{len(paths)}] {nb.stem}"
+        _say(progress, f"{step} ...")
+        target_nb = staging / nb.name
+        try:
+            pm.execute_notebook(str(nb), str(target_nb), parameters={k: values[k] for k in sorted(declared[nb])},
+                                kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
+                                extra_arguments=QUIET_KERNEL,
+                                on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
+        except pm.PapermillExecutionError as err:
+            staging.rename(failed)
+            print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
+            print(f"The partially executed notebooks are in {failed}.", file=sys.stderr)
+            return None
+        except Exception as err:  # kernel start, I/O: report it and keep the partial run
+            staging.rename(failed)
+            print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
+            print(f"The partial run is in {failed}.", file=sys.stderr)
+            return None
+        executed.append(target_nb)
+        if live:
+            print("\r\x1b[K", end="")  # back to the start of the line, and clear it
+        _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
+    return executed
 
 
 def render_report(
@@ -244,36 +278,17 @@ def render_report(
     progress: bool = True,
     notebooks: list[Path] | None = None,
 ) -> int:
-    """Render the report for ``period``; return a process exit code (0 on success)."""
-    import papermill as pm
-
+    """Render the report for ``period``; return a process exit code (0 on success, 2 for bad arguments)."""
     from engagement import __version__
-    from engagement.measure import parse_period
 
-    try:
-        parse_period(period)
-        extra = _parse_params(params or [])
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     paths = notebooks if notebooks is not None else notebook_paths()
     if not paths:
         print(f"error: no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
     try:
-        declared = _declared(paths)
+        values, declared = _parameters(period, data, params, paths)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    known = set().union(*declared.values())
-    clash = sorted(set(extra) & set(RUNNER_PARAMETERS))
-    unknown = sorted(set(extra) - known)
-    if clash or unknown:
-        if unknown:
-            print(f"error: unknown parameter(s) {unknown}; the notebooks declare {sorted(known - set(RUNNER_PARAMETERS))}",
-                  file=sys.stderr)
-        if clash:
-            print(f"error: {clash} are set by the runner (--period/--data/--out), not -p", file=sys.stderr)
         return 2
     root = Path(out).resolve()
     target = root / period
@@ -288,44 +303,19 @@ def render_report(
             shutil.rmtree(leftover)
     work = staging / WORK
     work.mkdir(parents=True)
-    source = str(Path(data).resolve()) if data else None
-    base = {"period": period, "data_source": source, "out_dir": str(work), "history_dir": str(root), **extra}
-    executed = []
+    values = {**values, "out_dir": str(work), "history_dir": str(root)}
     begun = time.perf_counter()
-    live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
     _say(progress, f"Rendering the {period} report ({len(paths)} notebooks) ...")
-    for i, nb in enumerate(paths, start=1):
-        started = time.perf_counter()
-        step = f"  [{i}/{len(paths)}] {nb.stem}"
-        _say(progress, f"{step} ...")
-        target_nb = staging / nb.name
-        try:
-            pm.execute_notebook(str(nb), str(target_nb), parameters={k: v for k, v in base.items() if k in
-                                                                     declared[nb]},
-                                kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
-                                extra_arguments=QUIET_KERNEL,
-                                on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
-        except pm.PapermillExecutionError as err:
-            staging.rename(failed)
-            print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
-            print(f"The partially executed notebooks are in {failed}.", file=sys.stderr)
-            return 1
-        except Exception as err:  # kernel start, I/O: report it and keep the partial run
-            staging.rename(failed)
-            print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-            print(f"The partial run is in {failed}.", file=sys.stderr)
-            return 1
-        executed.append(target_nb)
-        if live:
-            print("\r\x1b[K", end="")  # back to the start of the line, and clear it
-        _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
+    executed = _run_notebooks(paths, declared, values, staging, failed, progress)
+    if executed is None:
+        return 1
     _say(progress, "  building report.html ...")
     _merge_html(executed, staging / "report.html", f"Customer engagement report, {period}")
     written = _collect_outputs(work, staging)
     quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
     manifest = {
         "period": period,
-        "parameters": {k: v for k, v in base.items() if k not in ("out_dir", "history_dir")},
+        "parameters": {k: v for k, v in values.items() if k not in ("out_dir", "history_dir")},
         "package_version": __version__,
         "notebooks": [p.name for p in executed],
         "outputs": ["report.html", *written],

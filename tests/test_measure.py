@@ -185,13 +185,14 @@ def test_social_engagement_rate_pooled(raw, table):
     assert (got.value, got.ci_low, got.ci_high) == pytest.approx((ref.value, ref.ci_low, ref.ci_high))
 
 
-def test_every_figure_equals_the_benchmarks_pandas_reference():
-    # benchmarks/reference_pandas.py is a second, complete implementation (read, filter, groupby, merge);
-    # every value and count of every metric, for all and each default segment, must agree
+def test_every_figure_equals_the_pandas_reference():
+    # tests/reference_pandas.py is a second, complete implementation (read, filter, groupby, merge, and the
+    # intervals written out); every value, count, standard error and interval bound of every metric, for all
+    # and each default segment, must agree
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import reference_pandas as R
 
     ours = measure(eg.load(default_demo_path()), PERIOD, segments=R.SEGMENTS, compare=False)
@@ -200,6 +201,13 @@ def test_every_figure_equals_the_benchmarks_pandas_reference():
     assert len(both) == len(ours[ours.status == "ok"]) > 700
     assert both["rel_diff"].max() < 1e-9
     assert (both["n"] == both["n_ref"]).all()
+    for col in ("rel_diff_se", "rel_diff_ci_low", "rel_diff_ci_high"):
+        worst = both.loc[both[col].idxmax()]
+        assert both[col].max() < 1e-7, (col, worst.metric, worst.segment, worst.segment_value)
+    # and the comparison had something to compare: every sampled figure has an interval on both sides
+    sampled = both.merge(ours[["segment", "segment_value", "metric", "sampled"]].drop_duplicates(),
+                         on=["segment", "segment_value", "metric"])
+    assert sampled.loc[sampled.sampled & (sampled.n >= 2), "se_ref"].notna().all()
 
 
 def test_measure_gives_identical_numbers_on_every_run(table):

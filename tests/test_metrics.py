@@ -72,8 +72,9 @@ def test_churn_does_not_net_out_new_customers():
     # The real churn is 10%.
     start, lost, new = 1000, 100, 100
     end = start - lost + new
-    assert (end - start) / start == 0
     assert eg.churn_rate(lost, start).value == pytest.approx(0.10)
+    # with no new customer lost, the practitioner retention (E - N) / S is exactly 1 - churn
+    assert eg.retention_rate(end, new, start).value == pytest.approx(1 - eg.churn_rate(lost, start).value)
 
 
 def test_seed_retention_example_and_the_bias_of_e_minus_n():

@@ -64,6 +64,9 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["python3 tasks.py report", "python3 tasks.py test"]
     assert "python3 tasks.py test" in (ROOT / ".ci" / "run").read_text()
+    # and the test command type-checks the package before the tests run
+    tasks = (ROOT / "tasks.py").read_text()
+    assert tasks.index('"mypy"') < tasks.index('"pytest"') and "[tool.mypy]" in (ROOT / "pyproject.toml").read_text()
 
 
 def _lock() -> dict[str, str]:

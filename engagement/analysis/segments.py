@@ -49,7 +49,7 @@ def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
 
 
 def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, period_role: str = "current",
-                  alpha: float = 0.05, min_n: int = 30) -> pd.DataFrame:
+                  alpha: float = 0.05, min_n: int = 30, confidence: float = 0.95) -> pd.DataFrame:
     """Each segment value against the rest of the customers, for every metric, with BH-corrected q-values.
 
     Parameters
@@ -61,6 +61,8 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
     alpha : float, default 0.05
     min_n : int, default 30
         Segment values with fewer observations are reported but not tested.
+    confidence : float, default 0.95
+        Level of the differences' intervals.
 
     Returns
     -------
@@ -89,7 +91,7 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
                              "ci_high": np.nan, "p_value": np.nan,
                              "test": "none (too few observations or not poolable)"})
                 continue
-            res = difference_test({**row, "metric": metric}, rest)
+            res = difference_test({**row, "metric": metric}, rest, confidence)
             rows.append({**base, "rest": rest["value"], "n_rest": rest["n"], **res})
     out = pd.DataFrame(rows)
     if out.empty:

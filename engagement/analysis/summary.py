@@ -16,11 +16,11 @@ def _name(metric: str) -> str:
     return catalog.name(metric)
 
 
-def forecasts(series: pd.DataFrame, *, metrics: list[str], horizon: int = 1) -> pd.DataFrame:
-    """Next-period forecasts (exponential smoothing, prediction interval) for each metric of the series."""
+def forecasts(series: pd.DataFrame, *, metrics: list[str], horizon: int = 1, confidence: float = 0.95) -> pd.DataFrame:
+    """Next-period forecasts (exponential smoothing, ``confidence`` prediction interval) for each metric."""
     from engagement.analysis.trends import forecast
 
-    parts = [forecast(series, metric=m, horizon=horizon).assign(metric=m) for m in metrics]
+    parts = [forecast(series, metric=m, horizon=horizon, confidence=confidence).assign(metric=m) for m in metrics]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["period", "value", "ci_low", "ci_high", "method", "metric"])

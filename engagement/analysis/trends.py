@@ -115,11 +115,14 @@ def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: floa
     return out
 
 
-def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha: float = 0.05,
+                 confidence: float = 0.95) -> pd.DataFrame:
     """The current period against the previous period and against a year earlier, every metric and segment.
 
-    ``table`` is :func:`engagement.measure.measure` output. All tests are
-    corrected together (Benjamini-Hochberg); ``q_value`` is the adjusted p.
+    ``table`` is :func:`engagement.measure.measure` output. Each metric is tested
+    as its ``kind`` says (:func:`difference_test`), with ``confidence``-level
+    intervals for the differences. All tests are corrected together
+    (Benjamini-Hochberg); ``q_value`` is the adjusted p.
 
     Returns
     -------
@@ -127,6 +130,20 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
         ``segment, segment_value, metric, comparison, period, against, value,
         reference, difference, ci_low, ci_high, relative_change, p_value, test,
         q_value, significant``.
+
+    Examples
+    --------
+    Churn of 100 starters went from 10 to 25 between two quarters:
+
+    >>> import pandas as pd
+    >>> from engagement.analysis import change_tests
+    >>> rows = [{"period": p, "period_role": r, "segment": "all", "segment_value": "all", "metric": "churn_rate",
+    ...          "value": k / 100, "n": 100, "numerator": k, "denominator": 100, "se": (k / 100 * (1 - k / 100) / 100) ** 0.5,
+    ...          "unit": "fraction", "kind": "proportion", "sampled": True, "status": "ok"}
+    ...         for p, r, k in (("2024Q4", "current", 25), ("2024Q3", "previous", 10))]
+    >>> out = change_tests(pd.DataFrame(rows))
+    >>> out[["comparison", "difference", "test", "significant"]].values.tolist()
+    [['previous period', 0.15, 'two-proportion z-test', True]]
     """
     ok = table[table.status == "ok"]
     if metrics is not None:
@@ -137,7 +154,7 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
         ref = ok[ok.period_role == role].set_index(KEY).to_dict("index")
         for key in sorted(cur.keys() & ref.keys()):
             a, b = {**cur[key], "metric": key[2]}, {**ref[key], "metric": key[2]}
-            res = difference_test(a, b)
+            res = difference_test(a, b, confidence)
             rows.append({
                 "segment": key[0], "segment_value": key[1], "metric": key[2], "comparison": label,
                 "period": a["period"], "against": b["period"], "value": a["value"], "reference": b["value"],
@@ -153,7 +170,7 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
 
 
 def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segment: str = "all",
-                periods: list[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+                periods: list[str] | None = None, alpha: float = 0.05, confidence: float = 0.95) -> pd.DataFrame:
     """Slope per period of each metric's series, with its interval and p-value.
 
     Where each period's estimate has a standard error, weighted least squares
@@ -167,7 +184,8 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
     the call are corrected together (Benjamini-Hochberg).
 
     ``series`` is :func:`engagement.measure.measure_series` output; ``periods``
-    restricts the window (e.g. the last year's quarters).
+    restricts the window (e.g. the last year's quarters); slopes' intervals are at
+    ``confidence``, significance is q < ``alpha``.
     """
     ok = series[(series.status == "ok") & (series.segment == segment)]
     if metrics is not None:
@@ -191,7 +209,7 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
                 fit = sm.WLS(y, x, weights=1 / se**2).fit(cov_type="fixed scale", cov_kwds={"scale": scale})
             else:
                 fit = sm.OLS(y, x).fit()
-        low, high = fit.conf_int(alpha=alpha)[1]
+        low, high = fit.conf_int(alpha=1 - confidence)[1]
         row = {"segment": segment, "segment_value": value, "metric": metric, "periods": len(g),
                "first_period": g.period.iloc[0], "last_period": g.period.iloc[-1], "slope": float(fit.params[1]),
                "ci_low": float(low), "ci_high": float(high), "p_value": float(fit.pvalues[1]),
@@ -199,7 +217,7 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
                "unit": g.unit.iloc[0],
                "mean_level": float(np.mean(y))}
         if len(g) < 6:
-            ts = stats.theilslopes(y, g.t.to_numpy(dtype=float), alpha=1 - alpha)
+            ts = stats.theilslopes(y, g.t.to_numpy(dtype=float), alpha=confidence)  # scipy's alpha is the level
             row.update(theil_sen_slope=float(ts.slope), theil_sen_low=float(ts.low_slope),
                        theil_sen_high=float(ts.high_slope))
         rows.append(row)

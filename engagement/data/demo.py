@@ -235,7 +235,8 @@ def _events(ids: np.ndarray, who: np.ndarray, days: np.ndarray, rng: np.random.G
     rank = np.arange(len(cw)) - np.maximum.accumulate(np.where(first, np.arange(len(cw)), 0))
     secs = (np.floor(secs * 86_400) + rank) / 86_400
     name = np.where(first, "login", np.array(EVENTS)[rng.integers(0, len(EVENTS), size=len(cw))])
-    feature = np.where(name == "feature_use", np.array(FEATURES)[rng.integers(0, len(FEATURES), size=len(cw))], None)
+    features = np.array(FEATURES, dtype=object)[rng.integers(0, len(FEATURES), size=len(cw))]
+    feature = np.where(name == "feature_use", features, np.array(None, dtype=object))
     frame = pd.DataFrame({"customer_id": ids[cw], "occurred_at": _ts(cd + secs), "event": name,
                           "feature": pd.array(feature, dtype="str")})
     return frame.sort_values(["customer_id", "occurred_at", "event"], kind="stable").reset_index(drop=True)

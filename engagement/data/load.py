@@ -328,12 +328,12 @@ def _duplicate_rules(
     spec: TableSpec, raw: ir.Table, view: ir.Table, raw_of: dict[str, str], dup_rows: bool, dup_keys: bool
 ) -> list[tuple[str, str, str, ir.BooleanValue]]:
     """Window-based duplicate rules, built only when a distinct count found duplicates."""
-    rules = []
+    rules: list[tuple[str, str, str, Any]] = []
     raw_cols = [view[raw_of[c]] for c in raw.columns]
     if dup_rows:
         copy_no = ibis.row_number().over(group_by=raw_cols)
         rules.append(("duplicate_row", "*", "exact copy of an earlier row (first copy kept)", copy_no == 0))
-    if dup_keys:
+    if dup_keys and spec.key is not None:
         key = view[spec.key]
         n_key = key.count().over(group_by=key)
         n_same = key.count().over(group_by=raw_cols)

@@ -99,6 +99,7 @@ def cohort_retention(
             if activity == "subscription" or kind == "on_or_after":
                 retained = int(lc[lc.index >= k].sum())
             else:
+                assert oc is not None  # activity cohorts have their on-month counts
                 retained = int(oc.get(k, 0))
             low, high = wilson_interval(retained, int(size), confidence) if mature else (np.nan, np.nan)
             rows.append({"cohort": f"{cohort // 12:04d}-{cohort % 12 + 1:02d}", "month": k,

@@ -38,7 +38,7 @@ def _scores(values: Any, name: str, low: int, high: int, what: str) -> tuple[np.
     return x, n_missing
 
 
-def _net_interval(pos: int, neg: int, n: int, confidence: float, adjusted: bool) -> tuple[float, float]:
+def _net_interval(pos: float, neg: float, n: float, confidence: float, adjusted: bool) -> tuple[float, float]:
     """Wald or adjusted-Wald interval of (pos - neg)/n, each answer scored +1/0/-1.
 
     The per-answer variance of a +1/0/-1 variable is ``p + d - (p - d)^2``.

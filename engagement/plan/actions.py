@@ -40,8 +40,7 @@ def load_playbook(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _match(playbook: pd.DataFrame, metric: str, kind: str, direction: str) -> pd.Series | None:
-    base = catalog.family(metric)
-    for candidate in (base, "*"):
+    for candidate in dict.fromkeys((metric, catalog.family(metric), "*")):
         fits = ((playbook.metric == candidate)
                 & playbook.kinds.map(lambda ks: kind in ks or "any" in ks).astype(bool)
                 & playbook.direction.isin([direction, "any"]))

@@ -230,6 +230,13 @@ def findings(
         return pd.DataFrame(columns=FINDING_COLUMNS)
     out = pd.DataFrame(rows)
     out["other_metric"] = out["other_metric"].fillna("") if "other_metric" in out.columns else ""
+    # one finding per effect: a variant (retention beside churn, a mean beside its median or share) says again
+    # what its family's lead metric says about the same scope and comparison
+    family = out.metric.map(catalog.family)
+    out = out.assign(_family=family, _other=out.other_metric.map(lambda m: catalog.family(m) if m else ""),
+                     _variant=(out.metric != family).astype(int)).sort_values("_variant", kind="stable")
+    out = out.drop_duplicates(["_family", "_other", "kind", "period", "segment", "segment_value"]).sort_index()
+    out = out.drop(columns=["_family", "_other", "_variant"]).reset_index(drop=True)
     # a segment that holds the same customers as the whole base repeats the base's finding: keep the base's
     sig = out.assign(_v=out.value.round(9), _r=out.reference.round(9))
     base_keys = set(map(tuple, sig.loc[sig.segment == "all", ["metric", "kind", "_v", "_r"]].to_numpy().tolist()))

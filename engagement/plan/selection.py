@@ -20,6 +20,7 @@ already covered, so the set spans the customer journey (awareness to advocacy).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -99,7 +100,7 @@ def select_metrics(
     for order, spec in enumerate(CATALOG.values()):
         relevant_to = [o for o in objectives if spec.id in OBJECTIVES[o]]
         measurable = not why_not[spec.id]
-        row = {
+        row: dict[str, Any] = {
             "id": spec.id, "name": spec.name, "journey_stage": spec.journey_stage,
             "objectives": ", ".join(relevant_to), "relevance": len(relevant_to), "measurable": measurable,
             "actionable": spec.higher_is_better is not None and spec.unit not in ("count",),

@@ -2,13 +2,17 @@
 
 This is what an analyst would write without the package: read every table into
 pandas, filter the period, ``groupby`` per customer, merge, ``groupby`` per
-segment. It computes the value and the count behind every metric that
-``measure(data, period, compare=False)`` gives, for ``all`` and each segment,
-and nothing else (no validation, no intervals except none are needed to compare).
+segment. It computes the value, the count, the standard error and the interval
+behind every metric that ``measure(data, period, compare=False)`` gives, for
+``all`` and each segment, with the textbook formulas written out here (Wilson's
+closed form, the t interval, the trinomial and adjusted-Wald NPS variance, the
+ratio estimator's linearised variance, the median's order-statistic interval
+from the raw values), and no validation.
 
-It serves twice: ``bench_measure.py`` times it against the package, and
-``tests/test_measure.py`` checks that both give the same numbers on the demo,
-so it is a second, independent implementation of every definition.
+It serves twice: ``tests/test_measure.py`` checks that both give the same
+numbers on the demo, so it is a second, independent implementation of every
+definition and interval; ``benchmarks/bench_measure.py`` times it against the
+package.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+Z = float(stats.norm.ppf(0.975))
+NAN = float("nan")
 
 SEGMENTS = ["plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier"]
 TABLES = ["customers", "orders", "survey_responses", "events", "email_events", "pageviews", "referrals",
@@ -100,9 +108,10 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     f_surveys = sv.assign(
         nps_pro=is_nps & (sc >= 9), nps_pas=is_nps & (sc >= 7) & (sc <= 8), nps_det=is_nps & (sc <= 6),
         csat_n=is_csat, csat_top2=is_csat & (sc >= 4), csat_sum=sc.where(is_csat, 0),
-        ces_n=is_ces, ces_sum=sc.where(is_ces, 0), responses=1,
-    ).groupby("customer_id")[["nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n", "ces_sum",
-                              "responses"]].sum()
+        csat_sq=(sc**2).where(is_csat, 0), ces_n=is_ces, ces_sum=sc.where(is_ces, 0), ces_sq=(sc**2).where(is_ces, 0),
+        responses=1,
+    ).groupby("customer_id")[["nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
+                              "ces_sum", "ces_sq", "responses"]].sum()
     ev = d["events"]
     evq = ev[(ev["occurred_at"] >= s) & (ev["occurred_at"] < e)]
     day = evq["occurred_at"].dt.floor("D")
@@ -154,7 +163,8 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     facts["fw_engaged"] = (fw_ok & (facts["fw_days"] >= 2)).astype(int)
     facts["referred_new"] = ((facts["referred"] > 0) & (facts["new"] == 1)).astype(int)
     sums = ["at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
-            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n", "ces_sum",
+            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
+            "ces_sum", "ces_sq",
             "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
             "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews", "pv_sq",
             "bounces", "dur_sum", "dur_sq", "converting", "referred_new"]
@@ -170,7 +180,7 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     tk = tk.assign(first_response_time=(tk["first_response_at"] - tk["opened_at"]).dt.total_seconds(),
                    resolution_time=(tk["resolved_at"] - tk["opened_at"]).dt.total_seconds())
     tk = tk.merge(facts[["all", *segments]], left_on="customer_id", right_index=True)
-    rows: list[tuple[str, str, str, float, int]] = []
+    rows: list[tuple] = []
     for seg in ["all", *segments]:
         g = facts.groupby(seg)[sums].sum()
         if seg == "all" and len(anon):
@@ -179,9 +189,11 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
             rows += _metrics(seg, str(value), r, days, weeks, months)
         for metric in ("first_response_time", "resolution_time"):
             for value, x in tk.groupby(seg)[metric]:
-                x = x.dropna()
-                rows.append((seg, str(value), metric, float(x.median()) if len(x) else np.nan, len(x)))
-                rows.append((seg, str(value), f"{metric}_mean", float(x.mean()) if len(x) else np.nan, len(x)))
+                x = x.dropna().to_numpy(float)
+                rows.append((seg, str(value), metric, float(np.median(x)) if len(x) else np.nan, len(x),
+                             *_median_interval(x)))
+                rows.append((seg, str(value), f"{metric}_mean", float(x.mean()) if len(x) else np.nan, len(x),
+                             *_t_from_values(x)))
         if seg in ("all", "acquisition_channel"):
             spend_of = by_channel.sum() if seg == "all" else None
             for value, r in g.iterrows():
@@ -189,13 +201,13 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
                 if sp is None:
                     continue
                 cac = sp["spend"] / r["new"] if r["new"] else np.nan
-                rows.append((seg, str(value), "cac", cac, int(r["new"])))
+                rows.append((seg, str(value), "cac", cac, int(r["new"]), NAN, NAN, NAN))
                 clv = _clv(r)
                 if not (np.isnan(clv) or np.isnan(cac) or cac == 0):
-                    rows.append((seg, str(value), "clv_cac_ratio", clv / cac, 1))
+                    rows.append((seg, str(value), "clv_cac_ratio", clv / cac, 1, NAN, NAN, NAN))
                 if sp["impressions"] > 0:
                     rows.append((seg, str(value), "click_through_rate", sp["clicks"] / sp["impressions"],
-                                 int(sp["impressions"])))
+                                 int(sp["impressions"]), *_wilson(sp["clicks"], sp["impressions"])))
     posts = d["social_posts"]
     posts = posts[(posts["posted_at"] >= s) & (posts["posted_at"] < e)].sort_values("posted_at")
     posts = posts.assign(eng=posts["likes"] + posts["comments"] + posts["shares"])
@@ -204,9 +216,74 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
                                                  n=("eng", "size"))
     for value, r in [*per_platform.iterrows(), ("all", per_platform.sum())]:
         seg = "all" if value == "all" else "platform"
-        rows.append((seg, str(value), "social_engagement_rate", r["eng"] / r["reach"], int(r["n"])))
-        rows.append((seg, str(value), "follower_growth_rate", (r["f1"] - r["f0"]) / r["f0"], int(r["f0"])))
-    return pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "value", "n"])
+        mine = posts if value == "all" else posts[posts["platform"] == value]
+        rows.append((seg, str(value), "social_engagement_rate", r["eng"] / r["reach"], int(r["n"]),
+                     *_ratio_interval(mine["eng"].to_numpy(float), mine["reach"].to_numpy(float))))
+        rows.append((seg, str(value), "follower_growth_rate", (r["f1"] - r["f0"]) / r["f0"], int(r["f0"]),
+                     NAN, NAN, NAN))
+    return pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "value", "n", "se", "ci_low", "ci_high"])
+
+
+# --- intervals, written out -------------------------------------------------------------------
+
+
+def _wilson(k: float, n: float) -> tuple[float, float, float]:
+    """SE sqrt(p(1-p)/n) and Wilson's closed form (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    if not n:
+        return NAN, NAN, NAN
+    p = k / n
+    centre, half = p + Z**2 / (2 * n), Z * np.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2))
+    return np.sqrt(p * (1 - p) / n), (centre - half) / (1 + Z**2 / n), (centre + half) / (1 + Z**2 / n)
+
+
+def _t_from_moments(n: float, total: float, total_sq: float) -> tuple[float, float, float]:
+    if n < 2:
+        return NAN, NAN, NAN
+    mean = total / n
+    se = np.sqrt(max((total_sq - n * mean**2) / (n - 1), 0.0) / n)
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    return se, mean - half, mean + half
+
+
+def _t_from_values(x: np.ndarray) -> tuple[float, float, float]:
+    if len(x) < 2:
+        return NAN, NAN, NAN
+    se = float(x.std(ddof=1) / np.sqrt(len(x)))
+    half = float(stats.t.ppf(0.975, len(x) - 1)) * se
+    return se, float(x.mean()) - half, float(x.mean()) + half
+
+
+def _median_interval(x: np.ndarray) -> tuple[float, float, float]:
+    """Order-statistic interval of the median from the raw values (scipy's quantile test); SE = width / 2z."""
+    if len(x) < 2:
+        return NAN, NAN, NAN
+    ci = stats.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence_level=0.95)
+    low, high = float(ci.low), float(ci.high)
+    return (high - low) / (2 * Z), low, high
+
+
+def _ratio_interval(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
+    """sum(y)/sum(x) over n units: linearised variance sum((y - R x)^2) / (n (n - 1) xbar^2), t on n - 1 df."""
+    n = len(y)
+    if n < 2 or not x.sum():
+        return NAN, NAN, NAN
+    r = y.sum() / x.sum()
+    se = float(np.sqrt(((y - r * x) ** 2).sum() / (n * (n - 1) * x.mean() ** 2)))
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    return se, r - half, r + half
+
+
+def _nps(pro: float, det: float, n: float) -> tuple[float, float, float]:
+    """Trinomial SE of the raw score; adjusted-Wald interval (3/4 added to each outer count, 3 to n), in points."""
+    if not n:
+        return NAN, NAN, NAN
+    p, d = pro / n, det / n
+    se = 100 * np.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
+    pa, da, na = (pro + 0.75) / (n + 3), (det + 0.75) / (n + 3), n + 3
+    half = Z * np.sqrt(max(pa + da - (pa - da) ** 2, 0.0) / na)
+    value = 100 * (p - d)
+    low, high = 100 * max(-1.0, pa - da - half), 100 * min(1.0, pa - da + half)
+    return se, min(low, value), max(high, value)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -252,16 +329,41 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "unsubscribe_rate": (_ratio(min(r["unsubscribed"], r["delivered"]), r["delivered"]), r["delivered"]),
         "referral_rate": (_ratio(r["referred_new"], r["new"]), r["new"]),
     }
-    return [(seg, value, m, float(v), int(n)) for m, (v, n) in figures.items()]
+    intervals = {
+        "churn_rate": _wilson(r["lost"], r["at_start"]), "retention_rate": _wilson(r["retained"], r["at_start"]),
+        "aov": _t_from_moments(r["n_orders"], r["revenue"], r["revenue_sq"]),
+        "nps": _nps(r["nps_pro"], r["nps_det"], nps_n), "csat": _wilson(r["csat_top2"], r["csat_n"]),
+        "csat_mean": _t_from_moments(r["csat_n"], r["csat_sum"], r["csat_sq"]),
+        "ces": _t_from_moments(r["ces_n"], r["ces_sum"], r["ces_sq"]),
+        "product_usage_rate": _wilson(r["users_at_start"], r["at_start"]),
+        "first_week_engagement": _wilson(r["fw_engaged"], r["fw_n"]),
+        "engagement_rate": _wilson(r["engaged"], r["at_start"]),
+        "pages_per_session": _t_from_moments(r["n_sessions"], r["n_pageviews"], r["pv_sq"]),
+        "bounce_rate": _wilson(r["bounces"], r["n_sessions"]),
+        "average_session_duration": _t_from_moments(r["n_sessions"], r["dur_sum"], r["dur_sq"]),
+        "conversion_rate": _wilson(r["converting"], r["n_sessions"]),
+        "email_open_rate": _wilson(r["opened"], r["delivered"]),
+        "email_click_rate": _wilson(r["clicked"], r["delivered"]),
+        "click_to_open_rate": _wilson(r["clicked"], r["opened"]),
+        "unsubscribe_rate": _wilson(min(r["unsubscribed"], r["delivered"]), r["delivered"]),
+        "referral_rate": _wilson(r["referred_new"], r["new"]),
+    }
+    return [(seg, value, m, float(v), int(n), *intervals.get(m, (NAN, NAN, NAN))) for m, (v, n) in figures.items()]
 
 
 def compare(ours: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``ours`` (current period) joined to the reference, with the relative difference of values."""
+    """Rows of ``ours`` (current period) joined to the reference, with the relative difference of each of value,
+    se, ci_low and ci_high (``rel_diff``, ``rel_diff_se``, ...; 0 where both are NaN, inf where one is)."""
     cur = ours[(ours["status"] == "ok") & (ours["period_role"] == "current")]
-    cur = cur[["segment", "segment_value", "metric", "value", "n"]]
+    cur = cur[["segment", "segment_value", "metric", "value", "n", "se", "ci_low", "ci_high"]]
     both = cur.merge(reference, on=["segment", "segment_value", "metric"], how="outer", suffixes=("", "_ref"),
                      indicator=True)
-    both["rel_diff"] = (both["value"] - both["value_ref"]).abs() / both["value_ref"].abs().clip(lower=1e-12)
-    same_nan = both["value"].isna() & both["value_ref"].isna()
-    both.loc[same_nan, "rel_diff"] = 0.0
+    for col, out in (("value", "rel_diff"), ("se", "rel_diff_se"), ("ci_low", "rel_diff_ci_low"),
+                     ("ci_high", "rel_diff_ci_high")):
+        a, b = both[col].astype(float), both[f"{col}_ref"].astype(float)
+        # near zero (a Wilson bound at k = 0 is 0, or 1e-18 from rounding) the difference is absolute
+        diff = (a - b).abs() / b.abs().clip(lower=1e-12 if col == "value" else 1e-9)
+        diff[a.isna() & b.isna()] = 0.0
+        diff[a.isna() != b.isna()] = np.inf
+        both[out] = diff
     return both
