@@ -36,7 +36,16 @@ ROLE_LABELS = {"current": "this period", "previous": "previous period", "year_ag
 
 
 def set_style() -> None:
-    """The house style: white grid, colour-blind palette, print-friendly sizes."""
+    """The house style: white grid, colour-blind palette, print-friendly sizes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from engagement.plots import set_style
+    >>> set_style()
+    >>> plt.rcParams["axes.titleweight"], plt.rcParams["svg.hashsalt"]
+    ('bold', 'engagement')
+    """
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     plt.rcParams.update({"figure.figsize": (8.0, 4.5), "figure.dpi": 100, "savefig.dpi": 150,
                          "axes.titleweight": "bold", "axes.titlesize": 12, "svg.hashsalt": "engagement"})

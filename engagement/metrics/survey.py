@@ -17,7 +17,7 @@ from engagement._validate import (
     check_whole,
     numeric_values,
 )
-from engagement.intervals import NAN, _bootstrap, mean_result, proportion_result
+from engagement.intervals import NAN, bootstrap_interval, mean_result, proportion_result
 
 __all__ = [
     "nps",
@@ -191,7 +191,7 @@ def nps(
         return nps_from_counts(pro, pas, det, confidence=confidence, method=method, n_missing=n_missing)
     base = nps_from_counts(pro, pas, det, confidence=confidence, method="wald", n_missing=n_missing)
     signed = np.where(x >= 9, 1.0, np.where(x <= 6, -1.0, 0.0))
-    low, high = _bootstrap(signed, np.mean, confidence, seed) if len(x) else (NAN, NAN)
+    low, high = bootstrap_interval(signed, np.mean, confidence, seed) if len(x) else (NAN, NAN)
     return MetricResult(
         **{
             **base.to_dict(),

@@ -9,6 +9,7 @@ Everything else is summarised as "no significant change".
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,110 +167,168 @@ def findings(
     DataFrame
         One row per finding (:data:`FINDING_COLUMNS`), ranked: deteriorations
         first, then by money impact, severity and relative size x confidence.
+
+    Examples
+    --------
+    One significant rise in churn against the previous quarter:
+
+    >>> import pandas as pd
+    >>> from engagement.plan.findings import findings
+    >>> changes = pd.DataFrame([{
+    ...     "metric": "churn_rate", "comparison": "previous period", "period": "2024Q4", "against": "2024Q3",
+    ...     "segment": "all", "segment_value": "all", "value": 0.25, "reference": 0.10, "difference": 0.15,
+    ...     "ci_low": 0.05, "ci_high": 0.25, "unit": "fraction", "p_value": 0.004, "q_value": 0.004,
+    ...     "significant": True}])
+    >>> table = pd.DataFrame(columns=["metric", "segment", "segment_value", "period_role", "status", "value",
+    ...                               "ci_low", "ci_high", "period", "unit", "denominator"])
+    >>> found = findings(table, changes=changes, segments=pd.DataFrame(), trends=pd.DataFrame())
+    >>> int(found.loc[0, "rank"]), found.loc[0, "kind"], found.loc[0, "direction"]
+    (1, 'change_vs_previous', 'worse')
+    >>> found.loc[0, "sentence"]
+    'Customer churn rate rose from 10.0% to 25.0% in 2024Q4 (+15.0 points, 95% CI +5.0 points to +25.0 points, q = 0.004).'
     """
     targets = DEFAULT_TARGETS if targets is None else targets
-    rows: list[dict] = []
     keep = (lambda m: True) if metrics is None else (lambda m: m in metrics)
-    for r in changes[changes.significant & (changes.q_value < alpha)].itertuples():
-        if not keep(r.metric):
-            continue
+    current = table[(table.period_role == "current") & (table.status == "ok")]
+    rows = [*_changes(changes, alpha), *_gaps(segments, alpha), *_trends(trends, alpha),
+            *_levels(current, targets), *_figure_gaps(current, figure_gap_ratio), *_relationships(relations, alpha)]
+    rows = [r for r in rows if keep(r["metric"]) or keep(r.get("other_metric", ""))]
+    if not rows:
+        return pd.DataFrame(columns=FINDING_COLUMNS)
+    out = _one_per_effect(pd.DataFrame(rows))
+    out["metric_name"] = out.metric.map(_name)
+    described = [_describe(r, table, clv_by_segment) for r in out.itertuples()]
+    for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score"):
+        out[col] = [d[col] for d in described]
+    return _rank(out)
+
+
+def _changes(changes: pd.DataFrame, alpha: float) -> list[dict]:
+    rows = []
+    for r in changes[changes.significant & (changes.q_value < alpha)].itertuples() if len(changes) else []:
         kind = "change_vs_previous" if r.comparison == "previous period" else "change_vs_last_year"
         rows.append({"metric": r.metric, "kind": kind, "period": r.period, "segment": r.segment,
                      "segment_value": r.segment_value, "value": r.value, "reference": r.reference,
                      "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
                      "p_value": r.p_value, "q_value": r.q_value, "against": r.against})
-    for r in segments[segments.significant & (segments.q_value < alpha)].itertuples():
-        if keep(r.metric) and (r.metric, r.segment) not in TAUTOLOGICAL_GAPS:
+    return rows
+
+
+def _gaps(segments: pd.DataFrame, alpha: float) -> list[dict]:
+    rows = []
+    for r in segments[segments.significant & (segments.q_value < alpha)].itertuples() if len(segments) else []:
+        if (r.metric, r.segment) not in TAUTOLOGICAL_GAPS:
             rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
                          "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
                          "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
                          "p_value": r.p_value, "q_value": r.q_value})
+    return rows
+
+
+def _trends(trends: pd.DataFrame, alpha: float) -> list[dict]:
+    rows = []
     for r in trends[trends.significant & (trends.q_value < alpha)].itertuples() if len(trends) else []:
         # scale figures (counts, totals) grow with the business and carry no sampling error: charts, not findings
-        if keep(r.metric) and r.method != "OLS":
+        if r.method != "OLS":
             rows.append({"metric": r.metric, "kind": "trend", "period": f"{r.first_period}-{r.last_period}",
                          "segment": r.segment, "segment_value": r.segment_value, "value": r.slope,
                          "reference": 0.0, "effect": r.slope, "ci_low": r.ci_low, "ci_high": r.ci_high,
                          "unit": r.unit, "p_value": r.p_value, "q_value": r.q_value, "periods": r.periods})
-    current = table[(table.period_role == "current") & (table.status == "ok")]
+    return rows
+
+
+def _levels(current: pd.DataFrame, targets: dict[str, float]) -> list[dict]:
+    rows = []
     for metric, target in targets.items():
         hit = current[(current.metric == metric) & (current.segment == "all")]
-        if not len(hit) or not keep(metric):
+        if not len(hit):
             continue
         r = hit.iloc[0]
         if any(math.isnan(v) for v in (r.ci_low, r.ci_high)):
             continue
-        beyond = r.ci_high < target or r.ci_low > target
-        if beyond:
+        if r.ci_high < target or r.ci_low > target:  # the whole interval on one side of the target
             rows.append({"metric": metric, "kind": "level_vs_target", "period": r.period, "segment": "all",
                          "segment_value": "all", "value": r.value, "reference": target, "effect": r.value - target,
                          "ci_low": r.ci_low - target, "ci_high": r.ci_high - target, "unit": r.unit,
                          "p_value": math.nan, "q_value": 0.0})
+    return rows
+
+
+def _figure_gaps(current: pd.DataFrame, ratio: float) -> list[dict]:
+    """CAC per channel has no sampling error: a channel above ``ratio`` x the others' median is a gap."""
+    rows: list[dict] = []
     cac = current[(current.metric == "cac") & (current.segment == "acquisition_channel")]
-    if len(cac) >= 3 and keep("cac"):
-        for r in cac.itertuples():
-            others = cac[cac.segment_value != r.segment_value].value.median()
-            if others and r.value > figure_gap_ratio * others:
-                rows.append({"metric": "cac", "kind": "segment_gap", "period": r.period, "segment": r.segment,
-                             "segment_value": r.segment_value, "value": r.value, "reference": others,
-                             "effect": r.value - others, "ci_low": math.nan, "ci_high": math.nan, "unit": r.unit,
-                             "p_value": math.nan, "q_value": math.nan})
-    if relations is not None and len(relations):
-        for r in relations[relations.significant & (relations.q_value < alpha)].itertuples():
-            m1, m2 = VARIABLE_METRIC.get(r.variable), VARIABLE_METRIC.get(r.other)
-            if m1 is None or m2 is None or not (keep(m1) or keep(m2)):
-                continue
-            if {r.variable, r.other} <= EXPOSURE or {r.variable, r.other} in ({"active_days", "churned"},
-                                                                              {"spend", "aov"}):
-                continue  # by construction: volumes grow with tenure, leavers stop, spend sums the orders AOV averages
-            rows.append({"metric": m1, "kind": "relationship", "period": "", "segment": "all",
-                         "segment_value": "all", "value": r.rho, "reference": 0.0, "effect": r.rho,
-                         "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": "rho", "p_value": r.p_value,
-                         "q_value": r.q_value, "other_metric": m2, "n": r.n})
-    if not rows:
-        return pd.DataFrame(columns=FINDING_COLUMNS)
-    out = pd.DataFrame(rows)
+    if len(cac) < 3:
+        return rows
+    for r in cac.itertuples():
+        others = cac[cac.segment_value != r.segment_value].value.median()
+        if others and r.value > ratio * others:
+            rows.append({"metric": "cac", "kind": "segment_gap", "period": r.period, "segment": r.segment,
+                         "segment_value": r.segment_value, "value": r.value, "reference": others,
+                         "effect": r.value - others, "ci_low": math.nan, "ci_high": math.nan, "unit": r.unit,
+                         "p_value": math.nan, "q_value": math.nan})
+    return rows
+
+
+def _relationships(relations: pd.DataFrame | None, alpha: float) -> list[dict]:
+    rows: list[dict] = []
+    if relations is None or not len(relations):
+        return rows
+    for r in relations[relations.significant & (relations.q_value < alpha)].itertuples():
+        m1, m2 = VARIABLE_METRIC.get(r.variable), VARIABLE_METRIC.get(r.other)
+        if m1 is None or m2 is None:
+            continue
+        if {r.variable, r.other} <= EXPOSURE or {r.variable, r.other} in ({"active_days", "churned"},
+                                                                          {"spend", "aov"}):
+            continue  # by construction: volumes grow with tenure, leavers stop, spend sums the orders AOV averages
+        rows.append({"metric": m1, "kind": "relationship", "period": "", "segment": "all",
+                     "segment_value": "all", "value": r.rho, "reference": 0.0, "effect": r.rho,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": "rho", "p_value": r.p_value,
+                     "q_value": r.q_value, "other_metric": m2, "n": r.n})
+    return rows
+
+
+def _one_per_effect(out: pd.DataFrame) -> pd.DataFrame:
+    """Drop findings that repeat another: a variant's (retention beside churn, a mean beside its median or share)
+    about the same scope and comparison, and a segment's that holds the same customers as the whole base."""
     out["other_metric"] = out["other_metric"].fillna("") if "other_metric" in out.columns else ""
-    # one finding per effect: a variant (retention beside churn, a mean beside its median or share) says again
-    # what its family's lead metric says about the same scope and comparison
     family = out.metric.map(catalog.family)
     out = out.assign(_family=family, _other=out.other_metric.map(lambda m: catalog.family(m) if m else ""),
                      _variant=(out.metric != family).astype(int)).sort_values("_variant", kind="stable")
     out = out.drop_duplicates(["_family", "_other", "kind", "period", "segment", "segment_value"]).sort_index()
     out = out.drop(columns=["_family", "_other", "_variant"]).reset_index(drop=True)
-    # a segment that holds the same customers as the whole base repeats the base's finding: keep the base's
     sig = out.assign(_v=out.value.round(9), _r=out.reference.round(9))
     base_keys = set(map(tuple, sig.loc[sig.segment == "all", ["metric", "kind", "_v", "_r"]].to_numpy().tolist()))
     same_as_base = np.array([tuple(k) in base_keys for k in sig[["metric", "kind", "_v", "_r"]].to_numpy().tolist()],
                             dtype=bool)
     repeat = (sig.segment != "all").to_numpy() & same_as_base
-    out = out[~repeat].reset_index(drop=True)
-    out["metric_name"] = out.metric.map(_name)
-    sentences, directions, changes_, impacts, bases, severities, scores = [], [], [], [], [], [], []
-    for r in out.itertuples():
-        sentence, direction, change = _sentence(r)
-        impact, basis = _impact(r.metric, r.kind, r, table, clv_by_segment) if r.kind != "relationship" \
-            else (math.nan, "a relationship, not a movement")
-        if not math.isnan(impact) and direction == "worse":
-            sentence += f"; about {format_money(impact)} of {'lifetime value is at risk' if r.metric == 'churn_rate' else 'revenue is affected'}."
-        else:
-            sentence += "."
-        rel = r.effect / abs(r.reference) if r.reference not in (0, 0.0) and not pd.isna(r.reference) else \
-            (r.effect if r.kind == "relationship" else 0.0)
-        q = 0.0 if pd.isna(r.q_value) else r.q_value
-        sentences.append(sentence)
-        directions.append(direction)
-        changes_.append(change)
-        impacts.append(impact)
-        bases.append(basis)
-        severities.append(_severity(q, rel, impact))
-        scores.append(abs(rel) * (1 - min(q, 1)) * (1.5 if direction == "worse" else 1.0))
-    out["sentence"], out["direction"], out["change"] = sentences, directions, changes_
-    out["impact"], out["impact_basis"], out["severity"], out["score"] = impacts, bases, severities, scores
+    return out[~repeat].reset_index(drop=True)
+
+
+def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None) -> dict[str, Any]:
+    """A finding's sentence, direction, money impact, severity and ranking score."""
+    sentence, direction, change = _sentence(r)
+    impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
+        else (math.nan, "a relationship, not a movement")
+    if not math.isnan(impact) and direction == "worse":
+        at_stake = "lifetime value is at risk" if r.metric == "churn_rate" else "revenue is affected"
+        sentence += f"; about {format_money(impact)} of {at_stake}."
+    else:
+        sentence += "."
+    rel = r.effect / abs(r.reference) if r.reference not in (0, 0.0) and not pd.isna(r.reference) else \
+        (r.effect if r.kind == "relationship" else 0.0)
+    q = 0.0 if pd.isna(r.q_value) else r.q_value
+    return {"sentence": sentence, "direction": direction, "change": change, "impact": impact, "impact_basis": basis,
+            "severity": _severity(q, rel, impact),
+            "score": abs(rel) * (1 - min(q, 1)) * (1.5 if direction == "worse" else 1.0)}
+
+
+def _rank(out: pd.DataFrame) -> pd.DataFrame:
+    """Deteriorations first (they need action), then money at stake, severity, size x confidence."""
     order = {"high": 0, "medium": 1, "low": 2}
     out["_money"] = out.impact.fillna(-1)
     out["_sev"] = out.severity.map(order)
-    out["_worse"] = (out.direction != "worse").astype(int)  # deteriorations first: they need action
+    out["_worse"] = (out.direction != "worse").astype(int)
     out = out.sort_values(["_worse", "_money", "_sev", "score", "metric", "segment", "segment_value"],
                           ascending=[True, False, True, False, True, True, True], kind="stable")
     out["rank"] = np.arange(1, len(out) + 1)
