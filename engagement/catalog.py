@@ -9,6 +9,7 @@ notebook 02 the selection, the findings read ``higher_is_better``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -94,6 +95,19 @@ _SPECS: list[MetricSpec] = [
         "retention",
         "End minus start over start is not churn: it nets new customers against lost ones.",
         variants=("start-of-period base", "cohort churn", "monthly to yearly via 1-(1-c)^k"),
+    ),
+    MetricSpec(
+        "inactivity_churn_rate", "Inactivity churn rate", "retention",
+        "Share of the customers who ordered in the window before the period (365 days by default) who have not "
+        "ordered in the same window before its end: churn where customers never cancel.",
+        "lapsed active customers / customers active at the start", r"c_{inact}=\frac{L_w}{A_w}",
+        "fraction", False, ("orders.customer_id", "orders.ordered_at"), "churn_rate",
+        "Works without a cancellation event: the standard churn of shops and marketplaces.",
+        "The window is a choice; customers who buy rarely look churned in a short one.", "retention",
+        "Without cancellations, 'customers lost / customers at start' reads 0% every period: it is not churn, "
+        "it is the absence of the data. Name the window with the figure.",
+        variants=("inactivity window 90 / 180 / 365 days", "expected active customers from BG/NBD P(alive)"),
+        variant_of="churn_rate",
     ),
     MetricSpec(
         "retention_rate", "Customer retention rate", "retention",
@@ -460,10 +474,12 @@ def catalog_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def available_metrics(tables: set[str] | list[str]) -> pd.DataFrame:
+def available_metrics(tables: Mapping[str, Iterable[str]] | Iterable[str]) -> pd.DataFrame:
     """Which metrics ``measure`` can report for a dataset with ``tables``, and why not where not.
 
-    Measured metrics give their declaration's reason
+    ``tables`` maps each table to its columns (``available_columns(ds)``), so a
+    missing optional column counts; a plain collection of table names checks
+    tables only. Measured metrics give their declaration's reason
     (:func:`engagement.measure.declarations.unavailable_reason`), the same text
     as the ``reason`` column of the measure table; the catalogue's other entries
     (review rating, engagement score) need the tables they name and are computed
@@ -479,10 +495,11 @@ def available_metrics(tables: set[str] | list[str]) -> pd.DataFrame:
     from engagement.measure.declarations import DECLARATIONS, unavailable_reason
 
     have = set(tables)
+    available = tables if isinstance(tables, Mapping) else have
     rows = []
     for s in _SPECS:
         if s.id in DECLARATIONS:  # measured: the declaration's own reason, the one the measure table gives
-            reason = unavailable_reason(DECLARATIONS[s.id], have)
+            reason = unavailable_reason(DECLARATIONS[s.id], available)
         else:  # computed by its metric function from the analyst's own extract, not by `measure`
             missing = [t for t in s.tables if t not in have]
             reason = "needs table(s): " + ", ".join(missing) if missing else ""

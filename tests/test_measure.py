@@ -270,8 +270,8 @@ def test_comparison_periods_and_missing_tables():
 
 def test_empty_segment_cells_are_nan_with_n_zero():
     c = pd.DataFrame({"customer_id": ["a", "b"], "signup_at": pd.to_datetime(["2024-11-01", "2024-11-02"]),
-                      "plan": ["basic", "basic"]})
-    out = measure({"customers": c}, "2024Q4", segments=["plan"], compare=False)
+                      "cancelled_at": pd.to_datetime([None, None]), "plan": ["basic", "basic"]})
+    out = measure({"customers": c}, "2024Q4", segments=["plan"], compare=False)  # nobody at the quarter's start
     churn = out[(out.metric == "churn_rate") & (out.segment == "plan")].iloc[0]
     assert np.isnan(churn.value) and churn.n == 0
 

@@ -41,19 +41,56 @@ from engagement.measure.results import (
 from engagement.measure.segments import DEFAULT_SEGMENTS, DERIVED_SEGMENTS, segment_columns, segment_table
 from engagement.measure.sessions import sessions
 
-__all__ = ["measure", "measure_series", "DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "COLUMNS", "segment_table",
-           "sessions"]
+__all__ = ["measure", "measure_series", "data_range", "available_columns", "BUSINESS_MODELS", "DEFAULT_SEGMENTS",
+           "DERIVED_SEGMENTS", "COLUMNS", "segment_table", "sessions"]
+
+
+_ACTIVITY = (("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", "viewed_at"), ("customers", "signup_at"))
+BUSINESS_MODELS = ("auto", "subscription", "non_contractual")
+
+
+def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and last timestamp of the data's activity (sign-ups, orders, events, pageviews; cancellations
+    count for the last); None if empty.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.measure import data_range
+    >>> c = pd.DataFrame({"customer_id": [1, 2], "signup_at": pd.to_datetime(["2023-03-05", "2024-01-02"])})
+    >>> [str(t.date()) for t in data_range({"customers": c})]
+    ['2023-03-05', '2024-01-02']
+    """
+    ds = as_dataset(data)
+    exprs = [(ds[t][c].min(), ds[t][c].max()) for t, c in _ACTIVITY if ds.has(t)]
+    lows = [pd.Timestamp(lo.to_pandas()) for lo, _ in exprs]
+    highs = [pd.Timestamp(hi.to_pandas()) for _, hi in exprs]
+    if "cancelled_at" in ds["customers"].columns:  # a cancellation is an observation too
+        highs.append(pd.Timestamp(ds["customers"].cancelled_at.max().to_pandas()))
+    lows, highs = [v for v in lows if not pd.isna(v)], [v for v in highs if not pd.isna(v)]
+    return (min(lows) if lows else None), (max(highs) if highs else None)
 
 
 def _as_of(ds: Dataset) -> pd.Timestamp:
-    candidates = []
-    for table, col in (("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", "viewed_at"),
-                       ("customers", "signup_at")):
-        if ds.has(table):
-            candidates.append(ds[table][col].max())
-    values = [pd.Timestamp(c.to_pandas()) for c in candidates]
-    values = [v for v in values if not pd.isna(v)]
-    return max(values) if values else pd.Timestamp.max
+    return data_range(ds)[1] or pd.Timestamp.max
+
+
+def available_columns(ds: Dataset, business_model: str = "auto") -> dict[str, set[str]]:
+    """Each table of ``ds`` with its columns, as the declarations read them under ``business_model``.
+
+    ``auto`` takes a ``customers.cancelled_at`` column to mean a subscription
+    business; ``non_contractual`` ignores it (subscription churn and retention
+    become unavailable, inactivity churn stands in); ``subscription`` requires it.
+    """
+    if business_model not in BUSINESS_MODELS:
+        raise ValueError(f"`business_model` must be one of {list(BUSINESS_MODELS)}, got {business_model!r}.")
+    available = {t: set(ds[t].columns) for t in ds.tables}
+    if business_model == "subscription" and "cancelled_at" not in available["customers"]:
+        raise ValueError("business_model='subscription' needs customers.cancelled_at (when each customer cancelled, "
+                         f"empty if never); customers has {sorted(available['customers'])}.")
+    if business_model == "non_contractual":
+        available["customers"].discard("cancelled_at")
+    return available
 
 
 def measure(
@@ -67,6 +104,8 @@ def measure(
     first_week_min_days: int = 2,
     session_timeout_minutes: float = 30.0,
     as_of: Any = None,
+    business_model: str = "auto",
+    inactivity_days: int = 365,
 ) -> pd.DataFrame:
     """Measure every available metric for ``period`` (and its comparisons) per segment.
 
@@ -90,6 +129,19 @@ def measure(
     as_of : date-like, optional
         When the data ends (for first-week completeness); default the latest
         event, order, pageview or sign-up.
+    business_model : {"auto", "subscription", "non_contractual"}, default "auto"
+        ``auto``: a ``customers.cancelled_at`` column means subscriptions.
+        Without cancellations, subscription churn, retention and the simple CLV
+        are unavailable (they would read 0% and 100%), and
+        ``inactivity_churn_rate`` is the churn to read.
+    inactivity_days : int, default 365
+        The inactivity churn window: a customer who ordered in the
+        ``inactivity_days`` before the period and not in the ``inactivity_days``
+        before its end has lapsed.
+
+    A comparison period that ends before the data starts is not measured: its
+    rows are ``unavailable`` ("no comparison: ..."), never zeros. A ``period``
+    outside the data is refused.
 
     Returns
     -------
@@ -120,17 +172,32 @@ def measure(
     """
     ds = as_dataset(data)
     p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
-    segments = list(dict.fromkeys(segments))
-    if "value_tier" in segments and not ds.has("orders"):
-        segments.remove("value_tier")  # a default segment; without orders there is no value to tier
-    as_of_ts = pd.Timestamp(as_of) if as_of is not None else _as_of(ds)
+    segments = _segments_the_data_has(ds, list(dict.fromkeys(segments)), segments is DEFAULT_SEGMENTS)
+    available = available_columns(ds, business_model)
+    if not isinstance(inactivity_days, int) or isinstance(inactivity_days, bool) or inactivity_days < 1:
+        raise ValueError(f"`inactivity_days` must be a whole number of days >= 1, got {inactivity_days!r}.")
+    first, last = data_range(ds)
+    if first is None or last is None:
+        raise ValueError("The dataset has no dated rows (customers.signup_at is empty): there is nothing to measure.")
+    if p.end <= first or p.start > last:
+        raise ValueError(f"Period {p.label} ({p.start.date()} to {(p.end - pd.Timedelta(days=1)).date()}) is outside "
+                         f"the data, which runs from {first.date()} to {last.date()}.")
+    as_of_ts = pd.Timestamp(as_of) if as_of is not None else last
     roles = [("current", p)] + ([("previous", p.previous()), ("year_ago", p.year_ago())] if compare else [])
+    options = {"conf": confidence, "as_of": as_of_ts, "fw_min": first_week_min_days,
+               "timeout": session_timeout_minutes, "available": available, "inactivity_days": inactivity_days}
     rows: list[dict[str, Any]] = []
     for role, per in roles:
-        rows.extend(_measure_one(ds, per, role, segments, confidence, as_of_ts, first_week_min_days,
-                                 session_timeout_minutes))
-    for role, per in roles:
-        rows.extend(unavailable_rows(per, role, set(ds.tables)))
+        if per.end <= first:  # a comparison before the data starts: no comparison, not zeros
+            rows.extend(unavailable_rows(per, role, available, why_all=(
+                f"no comparison: {per.label} ends before the data starts ({first.date()})")))
+            continue
+        short = {}  # metrics whose window reaches back before the data: unavailable, not a measured 0%
+        if per.start - pd.Timedelta(days=inactivity_days) < first:
+            short["inactivity_churn_rate"] = (f"needs {inactivity_days} days of orders before {per.label}; the data "
+                                              f"starts on {first.date()}")
+        rows.extend(r for r in _measure_one(ds, per, role, segments, **options) if r["metric"] not in short)
+        rows.extend(unavailable_rows(per, role, available, why=short))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     role_order = {"current": 0, "previous": 1, "year_ago": 2}
     frame["_r"] = frame["period_role"].map(role_order)
@@ -144,11 +211,20 @@ def measure(
     return frame
 
 
-def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], conf: float,
-                 as_of: pd.Timestamp, fw_min: int, timeout: float) -> list[dict[str, Any]]:
-    have = set(ds.tables)
+def _segments_the_data_has(ds: Dataset, segments: list[str], defaults: bool) -> list[str]:
+    """The default segments are those the data has; segments the analyst named must exist (segment_columns says
+    why not)."""
+    if not defaults:
+        return segments
+    have = set(ds["customers"].columns)
+    return [s for s in segments if s in have or (s in DERIVED_SEGMENTS and (s != "value_tier" or ds.has("orders")))]
+
+
+def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], *, conf: float,
+                 as_of: pd.Timestamp, fw_min: int, timeout: float, available: dict[str, set[str]],
+                 inactivity_days: int) -> list[dict[str, Any]]:
     wide = segment_columns(ds, per, segments).cache()
-    facts, anonymous, caches = customer_facts(ds, per, as_of, timeout)
+    facts, anonymous, caches = customer_facts(ds, per, as_of, timeout, inactivity_days)
     sums = segment_sums(facts, wide, segments, fw_min)
     if anonymous is not None:
         anon = anonymous.aggregate(**{c: _xsum(anonymous[c]) for c in anonymous.columns if c != "customer_id"})
@@ -156,9 +232,11 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], conf:
         mask = sums["segment"] == "all"
         for c in anon_row.index:
             sums.loc[mask, c] = sums.loc[mask, c] + anon_row[c]
-    results = list(segment_results(sums, have, confidence=conf, period=per, first_week_min_days=fw_min))
+    results = list(segment_results(sums, available, confidence=conf, period=per, first_week_min_days=fw_min,
+                                   inactivity_days=inactivity_days))
     if ds.has("marketing_spend"):
-        results += channel_results(sums, spend_by_channel(ds, per), confidence=conf)
+        results += channel_results(sums, spend_by_channel(ds, per), confidence=conf,
+                                   subscription="cancelled_at" in available["customers"])
     if ds.has("support_tickets"):
         results += ticket_results(ticket_medians(ds, per, wide, segments, conf), confidence=conf)
     if ds.has("social_posts"):
@@ -183,15 +261,20 @@ def measure_series(
 
     Same columns as :func:`measure`; ``period_role`` is ``"series"``. Used for
     trend charts and trend tests. Periods already measured in ``known`` (a
-    :func:`measure` table with the same options) are taken from it.
+    :func:`measure` table with the same options) are taken from it. Periods
+    that end before the data starts are absent (not zeros), so a short history
+    gives a shorter series.
     """
     ds = as_dataset(data)
     p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
     if not isinstance(periods, int) or periods < 1:
         raise ValueError(f"`periods` must be a whole number >= 1, got {periods!r}.")
     segments = list(segments)
+    first = data_range(ds)[0]
     frames = []
     for k in range(periods - 1, -1, -1):
+        if first is not None and p.shift(-k).end <= first:
+            continue  # before the data: absent
         label = p.shift(-k).label
         if known is not None and (known.period == label).any():
             reuse = known[(known.period == label) & (known.segment.isin(["all", *segments]))]

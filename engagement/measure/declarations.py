@@ -2,8 +2,9 @@
 
 A :class:`Measured` declaration says, for one metric id of the measure table:
 
-* ``needs``: the contract tables beyond ``customers`` it reads (absent: the metric
-  is ``unavailable`` with that reason); ``needs_any``: at least one of these;
+* ``needs``: the contract tables beyond ``customers`` it reads, and optional
+  columns as ``table.column`` (absent: the metric is ``unavailable`` with that
+  reason); ``needs_any``: at least one of these tables;
 * ``kind``: what sort of figure it is (:data:`KINDS`), which decides its interval,
   the test that compares two of them (:func:`engagement.analysis.difference_test`)
   and whether segment values can be pooled (:func:`engagement.analysis.segment_tests`);
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +68,12 @@ class Sums:
     """One segment value's summed facts, as ``s("revenue")`` (0 where absent), with the options of the run."""
 
     def __init__(self, row: Mapping[str, Any], *, confidence: float, period: Period | None = None,
-                 first_week_min_days: int = 2):
+                 first_week_min_days: int = 2, inactivity_days: int = 365):
         self.row = row
         self.confidence = confidence
         self.period = period
         self.first_week_min_days = first_week_min_days
+        self.inactivity_days = inactivity_days
 
     def __call__(self, key: str) -> Any:
         v = self.row.get(key, 0)
@@ -92,6 +94,8 @@ class Measured:
     needs: tuple[str, ...] = ()
     level: str = "segment"
     needs_any: tuple[str, ...] = ()
+    #: ``table.column`` whose presence rules the metric out (inactivity churn where cancellations define churn)
+    unless: tuple[str, ...] = ()
     sums: tuple[str, ...] = ()
     compute: Callable[[Sums], MetricResult] | None = None
 
@@ -201,12 +205,21 @@ def _d(id: str, kind: str, unit: str, needs: tuple[str, ...], sums: tuple[str, .
 
 _ORDERS, _SURVEYS, _EVENTS, _WEB, _EMAIL = ("orders",), ("survey_responses",), ("events",), ("pageviews",), \
     ("email_events",)
+#: subscription churn needs the cancellations; without them the business is non-contractual
+_CANCELLED = ("customers.cancelled_at",)
+
+
+def _inactivity_churn(s: Sums) -> MetricResult:
+    days = s.inactivity_days
+    return _share("inactivity_churn_rate", int(s("inact_lost")), int(s("inact_at_start")), s,
+                  f"customers who ordered in the {days} days before the period and not in the {days} days before "
+                  "its end / customers who ordered in the days before it")
 
 _LIST: list[Measured] = [
     # subscription (customers only)
-    _d("churn_rate", "proportion", "fraction", (), ("lost", "at_start"),
+    _d("churn_rate", "proportion", "fraction", _CANCELLED, ("lost", "at_start"),
        lambda s: M.churn_rate(int(s("lost")), int(s("at_start")), confidence=s.confidence)),
-    _d("retention_rate", "proportion", "fraction", (), ("retained", "at_start", "at_end", "new", "new_lost"),
+    _d("retention_rate", "proportion", "fraction", _CANCELLED, ("retained", "at_start", "at_end", "new", "new_lost"),
        _retention),
     _d("new_customers", "count", "count", (), ("new",),
        lambda s: _count("new_customers", int(s("new")), "customers who signed up in the period")),
@@ -223,7 +236,9 @@ _LIST: list[Measured] = [
     _d("purchase_frequency", "population_figure", "ratio", _ORDERS, ("n_orders", "active"),
        lambda s: M.purchase_frequency(int(s("n_orders")), int(s("active"))) if s("active")
        else _nan("purchase_frequency", "ratio")),
-    _d("clv", "population_figure", "currency", _ORDERS,
+    Measured("inactivity_churn_rate", "proportion", "fraction", needs=_ORDERS, sums=("inact_lost", "inact_at_start"),
+             compute=_inactivity_churn, unless=_CANCELLED),
+    _d("clv", "population_figure", "currency", _ORDERS + _CANCELLED,
        ("at_start", "lost", "n_orders", "active", "revenue", "cost", "n_cost"), clv_from_sums),
     # surveys
     _d("nps", "net_score", "points", _SURVEYS, ("nps_pro", "nps_pas", "nps_det"),
@@ -288,7 +303,7 @@ _LIST: list[Measured] = [
                          "referred new customers / new customers, Wilson interval")),
     # not additive customer facts: computed per channel, ticket and platform (engagement.measure.results)
     Measured("cac", "population_figure", "currency", ("marketing_spend",), level="channel"),
-    Measured("clv_cac_ratio", "population_figure", "ratio", ("marketing_spend", "orders"), level="channel"),
+    Measured("clv_cac_ratio", "population_figure", "ratio", ("marketing_spend", "orders", *_CANCELLED), level="channel"),
     Measured("click_through_rate", "proportion", "fraction", ("marketing_spend",), level="channel"),
     Measured("first_response_time", "median", "seconds", ("support_tickets",), level="ticket"),
     Measured("first_response_time_mean", "mean", "seconds", ("support_tickets",), level="ticket"),
@@ -312,11 +327,40 @@ def declaration(metric: str) -> Measured:
         raise ValueError(f"{metric!r} is not a measured metric; declared: {sorted(DECLARATIONS)}.") from None
 
 
-def unavailable_reason(d: Measured, tables: set[str] | frozenset[str]) -> str:
-    """Why ``d`` cannot be measured on a dataset with ``tables`` ("" when it can)."""
-    missing = [t for t in d.needs if t not in tables]
-    if d.needs_any and not set(d.needs_any) & set(tables):
+def unavailable_reason(d: Measured, available: Mapping[str, Iterable[str]] | Iterable[str]) -> str:
+    """Why ``d`` cannot be measured ("" when it can).
+
+    ``available`` maps each table the dataset has to its columns (or to the
+    table itself, as ``Dataset.tables`` does); a plain collection of table names
+    checks tables only (columns are then assumed).
+
+    Examples
+    --------
+    >>> from engagement.measure.declarations import DECLARATIONS, unavailable_reason
+    >>> unavailable_reason(DECLARATIONS["churn_rate"], {"customers": ["customer_id", "signup_at"]})
+    'needs customers.cancelled_at: without cancellations the business is non-contractual (see inactivity churn)'
+    """
+    columns: dict[str, set[str] | None] = (
+        {t: set(getattr(c, "columns", c)) for t, c in available.items()}  # columns, or Dataset.tables' tables
+        if isinstance(available, Mapping) else {t: None for t in available})
+    tables = set(columns)
+    missing = [t for t in d.needs if "." not in t and t not in tables]
+    if d.needs_any and not set(d.needs_any) & tables:
         return "the dataset has no activity table (" + ", ".join(d.needs_any[:-1]) + f" or {d.needs_any[-1]})"
-    if not missing:
-        return ""
-    return "the dataset has no " + " and no ".join(missing) + " table" + ("s" if len(missing) > 1 else "")
+    if missing:
+        return "the dataset has no " + " and no ".join(missing) + " table" + ("s" if len(missing) > 1 else "")
+    for rule in d.unless:
+        table, column = rule.split(".", 1)
+        have = columns.get(table)
+        if have is None or column in have:
+            return (f"a subscription business ({rule} is present): churn is measured from cancellations "
+                    "(business_model='non_contractual' measures inactivity churn instead)")
+    for need in (n for n in d.needs if "." in n):
+        table, column = need.split(".", 1)
+        have = columns.get(table)
+        if table not in tables or (have is not None and column not in have):
+            if need == "customers.cancelled_at":
+                return ("needs customers.cancelled_at: without cancellations the business is non-contractual "
+                        "(see inactivity churn)")
+            return f"needs {need}"
+    return ""

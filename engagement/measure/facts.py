@@ -153,6 +153,18 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
     return facts
 
 
+def _inactivity(ds: Dataset, period: Period, days: int) -> ir.Table:
+    """Non-contractual churn facts: ordered in the ``days`` before the period (active at its start) and, of
+    those, no order in the ``days`` before its end (lapsed by its end)."""
+    o = ds["orders"]
+    window = pd.Timedelta(days=days)
+    o = o.filter((o.ordered_at >= _ts(period.start - window)) & (o.ordered_at < _ts(period.end)))
+    before = (o.ordered_at < _ts(period.start))
+    recent = (o.ordered_at >= _ts(period.end - window))
+    per = o.group_by("customer_id").aggregate(b=_i(before).max(), r=_i(recent).max())
+    return per.select("customer_id", inact_at_start=per.b, inact_lost=_i((per.b == 1) & (per.r == 0)))
+
+
 def _referred(ds: Dataset, period: Period) -> ir.Table:
     r = ds["referrals"]
     return r.group_by(customer_id=r.referred_customer_id).aggregate(referred=r.count())
@@ -166,12 +178,12 @@ def _tickets(ds: Dataset, period: Period) -> ir.Table:
 FACT_SOURCES: dict[str, tuple[str, ...]] = {
     "orders": ("orders",), "surveys": ("survey_responses",), "events": ("events",),
     "first_week": ("events",), "email": ("email_events",), "web": ("pageviews",), "referred": ("referrals",),
-    "tickets": ("support_tickets",),
+    "tickets": ("support_tickets",), "inactivity": ("orders",),
 }
 
 
 def customer_facts(
-    ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float
+    ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float, inactivity_days: int = 365
 ) -> tuple[ir.Table, ir.Table | None, list[ir.Table]]:
     """Per-customer facts (an expression), anonymous web sessions' facts, and the caches to release."""
     facts = _customer_flags(ds, period)
@@ -184,7 +196,7 @@ def customer_facts(
         "orders": lambda: _orders(ds, period), "surveys": lambda: _surveys(ds, period),
         "events": lambda: _events(daily, period), "first_week": lambda: _first_week(ds, period, as_of, daily),
         "email": lambda: _email(ds, period), "referred": lambda: _referred(ds, period),
-        "tickets": lambda: _tickets(ds, period),
+        "tickets": lambda: _tickets(ds, period), "inactivity": lambda: _inactivity(ds, period, inactivity_days),
     }
     for name, build in builders.items():
         if all(ds.has(t) for t in FACT_SOURCES[name]):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -50,25 +50,29 @@ def to_row(period: Period, role: str, segment: str, value: str, res: MetricResul
             "reason": ""}
 
 
-def unavailable_rows(period: Period, role: str, tables: set[str]) -> list[dict[str, Any]]:
-    """One ``unavailable`` row (segment all) per declared metric whose tables the dataset lacks, with the reason."""
+def unavailable_rows(period: Period, role: str, available: Mapping[str, Iterable[str]],
+                     why_all: str = "", why: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """One ``unavailable`` row (segment all) per declared metric the data cannot support, with the reason
+    (``why_all``: every metric, e.g. for a period before the data starts; ``why``: reasons of this period for
+    some metrics, e.g. a window that reaches back before the data)."""
     rows = []
     for d in DECLARATIONS.values():
-        why = unavailable_reason(d, tables)
-        if why:
+        reason = why_all or unavailable_reason(d, available) or (why or {}).get(d.id, "")
+        if reason:
             rows.append({"period": period.label, "period_role": role, "segment": "all", "segment_value": "all",
                          "metric": d.id, "value": NAN, "ci_low": NAN, "ci_high": NAN, "se": NAN, "n": 0,
                          "numerator": NAN, "denominator": NAN, "unit": d.unit, "kind": d.kind, "sampled": d.sampled,
-                         "method": "", "status": "unavailable", "reason": why})
+                         "method": "", "status": "unavailable", "reason": reason})
     return rows
 
 
-def segment_results(sums: pd.DataFrame, tables: set[str], *, confidence: float, period: Period,
-                    first_week_min_days: int) -> Iterator[Result]:
-    """Every segment-level declaration whose tables exist, for every row of ``sums``."""
-    wanted = [d for d in DECLARATIONS.values() if d.level == "segment" and not unavailable_reason(d, tables)]
+def segment_results(sums: pd.DataFrame, available: Mapping[str, Iterable[str]], *, confidence: float,
+                    period: Period, first_week_min_days: int, inactivity_days: int = 365) -> Iterator[Result]:
+    """Every segment-level declaration the data supports, for every row of ``sums``."""
+    wanted = [d for d in DECLARATIONS.values() if d.level == "segment" and not unavailable_reason(d, available)]
     for r in sums.to_dict("records"):
-        s = Sums(r, confidence=confidence, period=period, first_week_min_days=first_week_min_days)
+        s = Sums(r, confidence=confidence, period=period, first_week_min_days=first_week_min_days,
+                 inactivity_days=inactivity_days)
         for d in wanted:
             assert d.compute is not None  # segment level: checked by Measured
             res = d.compute(s)
@@ -82,11 +86,11 @@ def _ctr(clicks: float, impressions: float, confidence: float) -> MetricResult:
 
 
 def _channel(segment: str, value: str, spend: float, sums: dict[str, Any] | None, ad: pd.DataFrame | None,
-             confidence: float) -> Iterator[Result]:
-    new = int(sums["new"]) if sums is not None else 0
+             confidence: float, subscription: bool) -> Iterator[Result]:
+    new = int(Sums(sums, confidence=confidence)("new")) if sums is not None else 0
     cac = M.cac(spend, new)
     yield segment, value, cac
-    if sums is not None and "n_orders" in sums:
+    if sums is not None and "n_orders" in sums and subscription:  # simple CLV needs the churn of cancellations
         clv = clv_from_sums(Sums(sums, confidence=confidence))
         if not (math.isnan(clv.value) or math.isnan(cac.value) or cac.value == 0):
             yield segment, value, M.clv_cac_ratio(clv.value, cac.value)
@@ -94,7 +98,8 @@ def _channel(segment: str, value: str, spend: float, sums: dict[str, Any] | None
         yield segment, value, _ctr(ad["clicks"].sum(), ad["impressions"].sum(), confidence)
 
 
-def channel_results(sums: pd.DataFrame, spend: pd.DataFrame, *, confidence: float) -> Iterator[Result]:
+def channel_results(sums: pd.DataFrame, spend: pd.DataFrame, *, confidence: float,
+                    subscription: bool = True) -> Iterator[Result]:
     """CAC, CLV:CAC and click-through for all customers and, where the channel segment was measured, per channel.
 
     ``spend`` is :func:`engagement.measure.facts.spend_by_channel` output; a
@@ -107,10 +112,12 @@ def channel_results(sums: pd.DataFrame, spend: pd.DataFrame, *, confidence: floa
             row = spend[spend["channel"] == channel]
             s = float(row["spend"].sum()) if len(row) else 0.0
             facts = by_channel.loc[channel].to_dict() if channel in by_channel.index else None
-            yield from _channel("acquisition_channel", channel, s, facts, row if ads else None, confidence)
+            yield from _channel("acquisition_channel", channel, s, facts, row if ads else None, confidence,
+                                subscription)
     all_row = sums[sums["segment"] == "all"]
     facts = all_row.iloc[0].to_dict() if len(all_row) else None
-    yield from _channel("all", "all", float(spend["spend"].sum()), facts, spend if ads else None, confidence)
+    yield from _channel("all", "all", float(spend["spend"].sum()), facts, spend if ads else None, confidence,
+                        subscription)
 
 
 def ticket_results(medians: pd.DataFrame, *, confidence: float) -> Iterator[Result]:

@@ -30,6 +30,8 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
     ([2, 1], [1200.0, 0.0])
     """
     pv = pageviews
+    if "customer_id" not in pv.columns:  # optional: without it every session is anonymous
+        pv = pv.mutate(customer_id=ibis.null("string"))
     converted = pv.converted.fill_null(False) if "converted" in pv.columns else ibis.literal(False)
     secs = pv.viewed_at.epoch_seconds()
     w = ibis.window(group_by=pv.visitor_id, order_by=[pv.viewed_at])

@@ -19,7 +19,7 @@ already covered, so the set spans the customer journey (awareness to advocacy).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -30,7 +30,7 @@ __all__ = ["OBJECTIVES", "select_metrics"]
 
 OBJECTIVES: dict[str, tuple[str, ...]] = {
     "retention": ("churn_rate", "retention_rate", "clv", "stickiness", "product_usage_rate",
-                  "first_week_engagement", "nps"),
+                  "first_week_engagement", "nps", "inactivity_churn_rate"),
     "satisfaction": ("csat", "nps", "ces", "review_rating", "first_response_time", "resolution_time"),
     "revenue": ("aov", "clv", "purchase_frequency", "revenue", "conversion_rate", "clv_cac_ratio"),
     "acquisition": ("cac", "conversion_rate", "referral_rate", "website_visits", "click_through_rate",
@@ -52,7 +52,7 @@ STAGE_PENALTY = 1.5
 
 
 def select_metrics(
-    available_tables: Iterable[str],
+    available_tables: Mapping[str, Iterable[str]] | Iterable[str],
     objectives: Iterable[str] = ("retention", "satisfaction", "revenue", "acquisition", "engagement"),
     *,
     n: int = 9,
@@ -63,8 +63,9 @@ def select_metrics(
 
     Parameters
     ----------
-    available_tables : iterable of str
-        Tables the dataset has (``Dataset.tables``).
+    available_tables : mapping of table to columns, or iterable of str
+        What the dataset has: ``available_columns(ds)`` (tables and their
+        columns, so a missing optional column counts) or ``Dataset.tables``.
     objectives : iterable of str
         Keys of :data:`OBJECTIVES`.
     n : int, default 9
@@ -95,7 +96,8 @@ def select_metrics(
         if m not in CATALOG:
             raise ValueError(f"Unknown metric {m!r}; known: {sorted(CATALOG)}.")
     have = set(available_tables)
-    why_not = available_metrics(have).set_index("id")["reason"]
+    why_not = available_metrics(available_tables if isinstance(available_tables, Mapping) else have)
+    why_not = why_not.set_index("id")["reason"]
     rows = []
     for order, spec in enumerate(CATALOG.values()):
         relevant_to = [o for o in objectives if spec.id in OBJECTIVES[o]]

@@ -1,0 +1,92 @@
+"""Data unlike the demo: only customers and orders, no cancellations, a short history, optional columns left out."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from engagement.measure import data_range, measure, measure_series
+
+DATES = pd.to_datetime
+
+
+def _shop() -> dict[str, pd.DataFrame]:
+    """Five customers of a shop (no cancellations), orders from November 2023 to March 2024."""
+    customers = pd.DataFrame({"customer_id": list("abcde"), "signup_at": DATES(["2023-11-01"] * 5)})
+    orders = pd.DataFrame({
+        "order_id": range(9), "customer_id": list("abbcdd") + ["e", "a", "b"],
+        "ordered_at": DATES(["2024-02-10", "2024-02-15", "2024-03-20", "2024-03-10", "2024-02-20", "2024-03-01",
+                             "2023-12-01", "2023-11-02", "2023-11-03"]),
+        "revenue": [10.0, 20.0, 30.0, 15.0, 5.0, 25.0, 40.0, 8.0, 12.0]})
+    return {"customers": customers, "orders": orders}
+
+
+def _row(t: pd.DataFrame, metric: str, role: str = "current") -> pd.Series:
+    hit = t[(t.metric == metric) & (t.segment == "all") & (t.period_role == role)]
+    assert len(hit) == 1, (metric, role)
+    return hit.iloc[0]
+
+
+def test_without_cancellations_churn_is_unavailable_and_inactivity_churn_is_measured():
+    t = measure(_shop(), "2024-03", segments=[], inactivity_days=30)
+    for metric in ("churn_rate", "retention_rate", "clv"):
+        r = _row(t, metric)
+        assert r.status == "unavailable" and r.reason.startswith("needs customers.cancelled_at"), metric
+    # by hand: ordered in the 30 days before March (from 2024-01-31): a, b, d; of them no order in the 30 days
+    # before April (from 2024-03-02): a (last order 02-10) and d (last order 03-01); b ordered on 03-20
+    r = _row(t, "inactivity_churn_rate")
+    assert (r.numerator, r.denominator, r.value) == (2, 3, pytest.approx(2 / 3))
+    assert r.kind == "proportion" and "30 days" in r.method
+
+
+def test_the_business_model_can_be_overridden():
+    data = _shop()
+    data["customers"] = data["customers"].assign(cancelled_at=DATES([None, "2024-03-15", None, None, None]))
+    sub = measure(data, "2024-03", segments=[], compare=False)
+    assert _row(sub, "churn_rate").value == pytest.approx(1 / 5)
+    shop = measure(data, "2024-03", segments=[], compare=False, business_model="non_contractual")
+    assert _row(shop, "churn_rate").status == "unavailable"
+    with pytest.raises(ValueError, match="needs customers.cancelled_at"):
+        measure(_shop(), "2024-03", business_model="subscription")
+    with pytest.raises(ValueError, match="business_model"):
+        measure(_shop(), "2024-03", business_model="saas")
+
+
+def test_comparisons_before_the_data_are_no_comparison_not_zeros():
+    t = measure(_shop(), "2024Q1", segments=[])
+    year_ago = t[t.period_role == "year_ago"]
+    assert (year_ago.status == "unavailable").all() and year_ago.value.isna().all()
+    assert year_ago.reason.iloc[0] == "no comparison: 2023Q1 ends before the data starts (2023-11-01)"
+    # the previous quarter overlaps the data: measured (revenue of the orders from November and December)
+    assert _row(t, "revenue", "previous").value == pytest.approx(40.0 + 8.0 + 12.0)
+    # a window that reaches back before the data: unavailable with the reason, not a measured 0%
+    r = _row(t, "inactivity_churn_rate")
+    assert r.status == "unavailable" and r.reason == "needs 365 days of orders before 2024Q1; the data starts on 2023-11-01"
+
+
+def test_a_period_outside_the_data_is_refused_with_the_datas_range():
+    assert [str(d.date()) for d in data_range(_shop())] == ["2023-11-01", "2024-03-20"]
+    with pytest.raises(ValueError, match="outside the data, which runs from 2023-11-01 to 2024-03-20"):
+        measure(_shop(), "2022Q4")
+
+
+def test_a_short_history_gives_a_shorter_series():
+    s = measure_series(_shop(), "2024-03", periods=8, segments=[])
+    assert sorted(s.period.unique()) == ["2023-11", "2023-12", "2024-01", "2024-02", "2024-03"]
+
+
+def test_default_segments_are_those_the_data_has():
+    t = measure(_shop(), "2024Q1")  # the default segments name plan, region, ...: this customers table has none
+    assert set(t.segment) == {"all", "tenure_band", "new_vs_returning", "value_tier"}
+    with pytest.raises(ValueError, match="'plan' is not a customers column"):
+        measure(_shop(), "2024Q1", segments=["plan"])  # named by the analyst: it must exist
+
+
+def test_pageviews_without_customer_ids_are_anonymous_sessions():
+    data = _shop()
+    data["pageviews"] = pd.DataFrame({"visitor_id": ["v1", "v1", "v2"], "page": ["/", "/a", "/"],
+                                      "viewed_at": DATES(["2024-03-01 10:00", "2024-03-01 10:05", "2024-03-02 09:00"])})
+    t = measure(data, "2024-03", segments=["tenure_band"], compare=False)
+    visits = t[t.metric == "website_visits"]
+    assert visits[visits.segment == "all"].value.item() == 2 and (visits[visits.segment != "all"].value == 0).all()
+    assert _row(t, "bounce_rate").value == pytest.approx(0.5)
