@@ -107,7 +107,6 @@ def _targets(v: Any) -> str:
 
 
 _OBJECTIVES = ["retention", "satisfaction", "revenue", "acquisition", "engagement"]
-_SEGMENTS = ["plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier"]
 _TARGETS = {"email_open_rate": 0.21, "email_click_rate": 0.026, "unsubscribe_rate": 0.0026, "clv_cac_ratio": 3.0}
 
 _LIST = [
@@ -121,7 +120,15 @@ _LIST = [
     Parameter("confidence", 0.95, "level of every interval", _level),
     Parameter("alpha", 0.05, "largest corrected q-value that counts as significant (and makes a finding)", _level),
     Parameter("fiscal_start_month", 1, "first month of the fiscal year (1: calendar year)", _whole(1, 12)),
-    Parameter("segments", _SEGMENTS, "customer columns and derived segments to measure by", _names("segment")),
+    Parameter("segments", None, "customer columns and derived segments to measure by; None: the default segments "
+              "the data has (plan, acquisition_channel, region, tenure_band, new_vs_returning, value_tier)",
+              lambda v: "" if v is None else _names("segment")(v)),
+    Parameter("business_model", "auto", 'subscription churn needs cancellations: "auto" reads a '
+              'customers.cancelled_at column as subscriptions, "subscription" or "non_contractual" decide',
+              lambda v: "" if v in ("auto", "subscription", "non_contractual") else
+              'must be "auto", "subscription" or "non_contractual"'),
+    Parameter("inactivity_days", 365, "days without an order after which a customer of a non-contractual business "
+              "has lapsed (inactivity churn)", _whole(1)),
     Parameter("objectives", _OBJECTIVES, "business objectives the metrics are selected for",
               _names("objective", _objectives, at_least_one=True)),
     Parameter("n_metrics", 9, "how many metrics to select", _whole(1)),

@@ -27,7 +27,7 @@ __all__ = [
     "write_csv",
 ]
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -68,7 +68,9 @@ def escape_markdown(text: Any) -> str:
 
     HTML's ``& < >`` become entities and every Markdown metacharacter is
     backslash-escaped, so a label such as ``<img src=x onerror=...>`` or
-    ``[click](javascript:...)`` shows as the literal text it is. Line breaks
+    ``[click](javascript:...)`` shows as the literal text it is; so is ``$``, or
+    two amounts in one sentence ("from $38.36 to $36.12") would be typeset as
+    mathematics between them. Line breaks
     become spaces (a label cannot start a heading or a list).
 
     Examples

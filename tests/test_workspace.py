@@ -83,8 +83,8 @@ def test_a_notebook_declaring_an_unknown_parameter_is_refused(tmp_path, capsys):
 
 def test_defaults_are_fresh_copies():
     a = defaults()
-    a["segments"].append("x")
-    assert "x" not in defaults()["segments"] and validate(defaults()) == defaults()
+    a["objectives"].append("x")
+    assert "x" not in defaults()["objectives"] and validate(defaults()) == defaults()
 
 
 # --- the workspace -------------------------------------------------------------------------------

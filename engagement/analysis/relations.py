@@ -57,9 +57,10 @@ def associations(summary: pd.DataFrame, *, variables: list[str] | None = None, a
         low, high = spearman_interval(float(res.statistic), n, confidence)
         rows.append({"variable": a, "other": b, "n": n, "rho": float(res.statistic), "ci_low": low,
                      "ci_high": high, "p_value": float(res.pvalue)})
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
+    out = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["variable", "other", "n", "rho", "ci_low", "ci_high", "p_value"])
+    if out.empty:  # too few customers with two measures: the columns still say what would be there
+        return out.assign(q_value=pd.Series(dtype="float64"), significant=pd.Series(dtype="bool"),
+                          direction=pd.Series(dtype="str"))
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
     out["direction"] = np.where(~out.significant, "none", np.where(out.rho > 0, "positive", "negative"))

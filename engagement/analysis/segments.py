@@ -93,9 +93,11 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
                 continue
             res = difference_test({**row, "metric": metric}, rest, confidence)
             rows.append({**base, "rest": rest["value"], "n_rest": rest["n"], **res})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["segment", "segment_value", "metric", "unit", "period", "value", "n", "rest",
+                                      "n_rest", "difference", "ci_low", "ci_high", "p_value", "test"])
     if out.empty:
-        return out
+        return out.assign(relative_difference=pd.Series(dtype="float64"), q_value=pd.Series(dtype="float64"),
+                          significant=pd.Series(dtype="bool"))
     out["relative_difference"] = out["difference"] / out["rest"].abs()
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha

@@ -161,9 +161,11 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
                 "unit": a["unit"], **res,
                 "relative_change": res["difference"] / abs(b["value"]) if b["value"] else np.nan,
             })
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["segment", "segment_value", "metric", "comparison", "period", "against",
+                                      "value", "reference", "unit", "difference", "ci_low", "ci_high", "p_value",
+                                      "test", "relative_change"])
     if out.empty:
-        return out
+        return out.assign(q_value=pd.Series(dtype="float64"), significant=pd.Series(dtype="bool"))
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
     return out.sort_values(["metric", "segment", "segment_value", "comparison"], kind="stable").reset_index(drop=True)
@@ -221,9 +223,11 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
             row.update(theil_sen_slope=float(ts.slope), theil_sen_low=float(ts.low_slope),
                        theil_sen_high=float(ts.high_slope))
         rows.append(row)
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["segment", "segment_value", "metric", "periods", "first_period", "last_period",
+                                      "slope", "ci_low", "ci_high", "p_value", "method", "unit", "mean_level"])
     if out.empty:
-        return out
+        return out.assign(q_value=pd.Series(dtype="float64"), significant=pd.Series(dtype="bool"),
+                          direction=pd.Series(dtype="str"))
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
     out["direction"] = np.where(~out["significant"], "flat", np.where(out["slope"] > 0, "up", "down"))

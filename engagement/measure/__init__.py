@@ -7,6 +7,7 @@ from engagement.measure.compute import (
     data_range,
     measure,
     measure_series,
+    resolve_business_model,
     segment_table,
     sessions,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "measure_series",
     "parse_period",
     "purchase_day_counts",
+    "resolve_business_model",
     "rfm_summary",
     "segment_table",
     "sessions",

@@ -41,7 +41,7 @@ from engagement.measure.results import (
 from engagement.measure.segments import DEFAULT_SEGMENTS, DERIVED_SEGMENTS, segment_columns, segment_table
 from engagement.measure.sessions import sessions
 
-__all__ = ["measure", "measure_series", "data_range", "available_columns", "BUSINESS_MODELS", "DEFAULT_SEGMENTS",
+__all__ = ["measure", "measure_series", "data_range", "available_columns", "resolve_business_model", "BUSINESS_MODELS", "DEFAULT_SEGMENTS",
            "DERIVED_SEGMENTS", "COLUMNS", "segment_table", "sessions"]
 
 
@@ -75,6 +75,22 @@ def _as_of(ds: Dataset) -> pd.Timestamp:
     return data_range(ds)[1] or pd.Timestamp.max
 
 
+def resolve_business_model(ds: Dataset, business_model: str = "auto") -> str:
+    """``subscription`` or ``non_contractual``: ``auto`` reads a ``customers.cancelled_at`` column as subscriptions.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.data import as_dataset
+    >>> from engagement.measure import resolve_business_model
+    >>> shop = as_dataset({"customers": pd.DataFrame({"customer_id": [1], "signup_at": pd.to_datetime(["2024-01-01"])})})
+    >>> resolve_business_model(shop)
+    'non_contractual'
+    """
+    available = available_columns(ds, business_model)
+    return "subscription" if "cancelled_at" in available["customers"] else "non_contractual"
+
+
 def available_columns(ds: Dataset, business_model: str = "auto") -> dict[str, set[str]]:
     """Each table of ``ds`` with its columns, as the declarations read them under ``business_model``.
 
@@ -97,7 +113,7 @@ def measure(
     data: DataLike,
     period: str | Period,
     *,
-    segments: Iterable[str] = DEFAULT_SEGMENTS,
+    segments: Iterable[str] | None = None,
     compare: bool = True,
     confidence: float = 0.95,
     fiscal_start_month: int = 1,
@@ -119,6 +135,8 @@ def measure(
     segments : iterable of str
         Customer attribute columns and derived segments (``tenure_band``,
         ``new_vs_returning``, ``value_tier``); ``all`` is always included.
+        None (the default): those of :data:`DEFAULT_SEGMENTS` the data has;
+        a segment named here must exist.
     compare : bool, default True
         Also measure the previous period and the same period a year earlier.
     confidence : float, default 0.95
@@ -172,7 +190,8 @@ def measure(
     """
     ds = as_dataset(data)
     p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
-    segments = _segments_the_data_has(ds, list(dict.fromkeys(segments)), segments is DEFAULT_SEGMENTS)
+    segments = _segments_the_data_has(ds, list(dict.fromkeys(DEFAULT_SEGMENTS if segments is None else segments)),
+                                      segments is None)
     available = available_columns(ds, business_model)
     if not isinstance(inactivity_days, int) or isinstance(inactivity_days, bool) or inactivity_days < 1:
         raise ValueError(f"`inactivity_days` must be a whole number of days >= 1, got {inactivity_days!r}.")

@@ -103,3 +103,20 @@ def parse_period(text: str, *, fiscal_start_month: int = 1) -> Period:
     else:
         raise ValueError(f"`period` must look like '2024-11', '2024Q4' or '2024', got {text!r}.")
     return _from_pandas(pd.Period(text, freq=_freq(kind, fiscal_start_month)), kind, fiscal_start_month)
+
+
+def latest_complete_period(last: pd.Timestamp, *, kind: str = "quarter", fiscal_start_month: int = 1) -> Period:
+    """The latest period of ``kind`` that ends by ``last`` (the data's last timestamp): a period is complete once its
+    last day has data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.measure.periods import latest_complete_period
+    >>> latest_complete_period(pd.Timestamp("1998-06-30")).label, latest_complete_period(pd.Timestamp("2024-03-20")).label
+    ('1998Q2', '2023Q4')
+    """
+    if kind not in ("month", "quarter", "year"):
+        raise ValueError(f"`kind` must be 'month', 'quarter' or 'year', got {kind!r}.")
+    p = _from_pandas(pd.Period(pd.Timestamp(last), freq=_freq(kind, fiscal_start_month)), kind, fiscal_start_month)
+    return p if pd.Timestamp(last) >= p.end - pd.Timedelta(days=1) else p.previous()

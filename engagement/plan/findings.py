@@ -355,7 +355,8 @@ def _sentence(r: pd.Series) -> tuple[str, str, str]:
     if r.kind == "trend":
         direction = _better(r.metric, r.effect)
         verb = "rising" if r.effect > 0 else "falling"
-        text = (f"{name}{scope} has been {verb} by {format_value(abs(r.effect), unit)} per period over "
+        # a slope of a rate is in percentage points per period, not a percentage
+        text = (f"{name}{scope} has been {verb} by {_delta(abs(r.effect), unit).lstrip('+')} per period over "
                 f"{r.period} ({format_q(r.q_value)})")
         return text, direction, "up" if r.effect > 0 else "down"
     if r.kind == "level_vs_target":

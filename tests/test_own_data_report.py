@@ -1,0 +1,98 @@
+"""The report on data unlike the demo: CDNOW's customers and orders (no cancellations, 18 months), and a shop of five
+customers whose models cannot be fitted."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from engagement.data.cdnow import load_cdnow
+from engagement.report import render_report
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> object:
+    data = tmp_path_factory.mktemp("cdnow_data")
+    d = load_cdnow("master")
+    d.customers.to_parquet(data / "customers.parquet", index=False)
+    d.orders.to_parquet(data / "orders.parquet", index=False)
+    out = tmp_path_factory.mktemp("cdnow_reports")
+    assert render_report("1998Q2", data=str(data), out=str(out), progress=False) == 0
+    return out / "1998Q2"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> object:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_own_data import _shop
+
+    data = tmp_path_factory.mktemp("shop_data")
+    for name, frame in _shop().items():
+        frame.to_parquet(data / f"{name}.parquet", index=False)
+    out = tmp_path_factory.mktemp("shop_reports")
+    assert render_report("2024-03", data=str(data), out=str(out), progress=False) == 0
+    return out / "2024-03"
+
+
+def _text(folder) -> str:
+    page = (folder / "report.html").read_text()
+    page = re.sub(r"<style.*?</style>", "", page, flags=re.S)
+    page = re.sub(r"<img[^>]*>", "[chart]", page)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_churn_without_cancellations_is_unavailable_and_inactivity_churn_stands_in(report):
+    metrics = pd.read_csv(report / "metrics.csv")
+    subscription = metrics[metrics.metric.isin(["churn_rate", "retention_rate", "clv"])]
+    assert len(subscription) and (subscription.status == "unavailable").all()
+    assert subscription.reason.str.contains("customers.cancelled_at").all()
+    inactivity = metrics[(metrics.metric == "inactivity_churn_rate") & (metrics.segment == "all")]
+    by_role = inactivity.set_index("period_role")
+    assert 0 < by_role.loc["current", "value"] < 1 and by_role.loc["current", "status"] == "ok"
+    # a year before 1998Q2 the 365-day window reaches back before the data (it starts in January 1997)
+    assert by_role.loc["year_ago", "status"] == "unavailable" and "365 days" in by_role.loc["year_ago", "reason"]
+
+
+_FALSEHOODS = (r"\bnan\b", r"\bNaN\b", r"\bNone\b", r"\binf\b", r"\bTrue\b", r"\bFalse\b", r"np\.float",
+               r"Warning", r"Traceback", r"\\\$", r"Customer churn rate [\d.]+%")
+
+
+def _no_falsehoods(text: str) -> None:
+    for bad in _FALSEHOODS:
+        hit = re.search(bad, text)
+        assert not hit, (bad, hit and text[hit.start() - 80:][:160])
+
+
+def test_the_page_states_nothing_the_data_cannot_support(report):
+    text = _text(report)
+    _no_falsehoods(text)
+    assert not re.search(r"100\.0%", text)  # no retention of 100% where nobody can cancel
+    assert "Survival curves are not shown: they need cancellations" in text
+    assert "Not shown: the customers table has no plan column" in text
+    assert "No cancellations in this data: a customer counts as retained in a month with an order in it." in text
+    found = json.loads((report / "findings.json").read_text())
+    assert found and not any(f["metric"] in ("churn_rate", "retention_rate") for f in found)
+    # two amounts in one sentence are text, not mathematics
+    assert re.search(r"fell from \$\d+\.\d\d to \$\d+\.\d\d", text)
+
+
+def test_models_that_cannot_be_fitted_leave_their_sections_with_the_reason(tiny):
+    text = _text(tiny)
+    _no_falsehoods(text)
+    assert "The holdout check is not shown: the BG/NBD model could not be fitted" in text
+    assert "The predicted CLV is not available:" in text and "The rest of the report does not depend on it." in text
+    assert "No relationship is shown: too few customers have two of these measures" in text
+    assert "Nothing got significantly worse: no corrective action is needed this period." in text
+    assert "priority" not in text.split("Nothing got significantly worse", 1)[1][:200]  # no empty plan table
+    metrics = pd.read_csv(tiny / "metrics.csv")
+    year_ago = metrics[metrics.period_role == "year_ago"]
+    assert (year_ago.status == "unavailable").all() and year_ago.reason.str.startswith("no comparison").all()
