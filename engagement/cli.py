@@ -13,7 +13,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     rep = sub.add_parser("report", help="Render the quarterly report (six notebooks, HTML, CSVs).")
-    rep.add_argument("--period", required=True, help='Report period, e.g. "2024Q4", "2024-11" or "2024".')
+    rep.add_argument("--period", default=None, help='Report period, e.g. "2024Q4", "2024-11" or "2024" (default: '
+                     "the latest complete quarter in the data).")
     rep.add_argument("--data", default=None, help="Data source: a directory of Parquet/CSV files or a DuckDB file "
                      "(default: the embedded demo dataset).")
     rep.add_argument("--out", default="reports", help="Output root; the report goes to OUT/<period>/.")
@@ -21,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="Notebook parameter (repeatable); unknown names are refused before anything runs.")
     rep.add_argument("--force", action="store_true", help="Overwrite an existing report for the period.")
     rep.add_argument("--quiet", action="store_true", help="No progress display.")
+
+    val = sub.add_parser("validate", help="The data-quality report of a source, without rendering (exit 0 clean, "
+                         "1 rows rejected, 2 unusable).")
+    val.add_argument("source", nargs="?", default=None, help="Folder of Parquet/CSV files or a DuckDB file "
+                     "(default: the embedded demo dataset).")
+    val.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     demo = sub.add_parser("demo", help="Write the demo dataset (Parquet + ground_truth.json).")
     demo.add_argument("--out", default="data/demo", help="Output directory.")
@@ -40,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             period=args.period, data=args.data, out=args.out, params=args.param,
             force=args.force, progress=not args.quiet,
         )
+    if args.command == "validate":
+        from engagement.check import validate_source
+
+        return validate_source(args.source, as_json=args.json)
     if args.command == "demo":
         from engagement.data.demo import write_demo
 

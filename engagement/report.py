@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import time
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ NOTEBOOKS = Path(str(resources.files("engagement").joinpath("notebooks")))
 REMOVE_TAGS = ("parameters", "injected-parameters", "papermill-error-cell-tag", "remove-cell")
 WORK = "work"
 KERNEL = "python3"
+_DAY = timedelta(days=1)
 
 
 def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -212,9 +214,14 @@ def _environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "packages": versions}
 
 
-def _parameters(period: str, data: str | None, params: list[str] | None,
+def _parameters(period: str | None, data: str | None, params: list[str] | None,
                 paths: list[Path]) -> tuple[dict[str, Any], dict[Path, set[str]]]:
-    """The report's one parameter set, validated once (every problem named), and each notebook's declared names."""
+    """The report's one parameter set, validated once (every problem named), and each notebook's declared names.
+
+    The data are loaded and checked here too, before any kernel starts: an unusable source, or a period outside
+    the data, is refused in seconds. Without ``period`` the latest complete quarter of the data is used
+    (``values["period_chosen"]`` says so).
+    """
     from engagement.parameters import PARAMETERS, RUNNER, defaults, validate
 
     extra = _parse_params(params or [])
@@ -231,8 +238,36 @@ def _parameters(period: str, data: str | None, params: list[str] | None,
         if strays:
             raise ValueError(f"{nb.name} declares {strays}, which are not report parameters "
                              "(engagement.parameters).")
-    values = {**defaults(), **extra, "period": period, "data_source": str(Path(data).resolve()) if data else None}
-    return validate(values), declared
+    values = {**defaults(), **extra, "data_source": str(Path(data).resolve()) if data else None}
+    validate({k: v for k, v in values.items() if k != "period"} | ({} if period is None else {"period": period}))
+    first, last = _data_range(values["data_source"])
+    from engagement.measure.periods import latest_complete_period, parse_period
+
+    chosen = period is None
+    label = latest_complete_period(last, fiscal_start_month=values["fiscal_start_month"]).label if period is None \
+        else period
+    values["period"] = label
+    p = parse_period(label, fiscal_start_month=values["fiscal_start_month"])
+    if p.end <= first or p.start > last:
+        raise ValueError(f"period {p.label} ({p.start.date()} to {(p.end - _DAY).date()}) is outside the data, "
+                         f"which runs from {first.date()} to {last.date()}.")
+    return {**values, "period_chosen": chosen}, declared
+
+
+def _data_range(source: str | None) -> tuple[Any, Any]:
+    """Load (and validate) the data source once in the runner; its first and last timestamps."""
+    from engagement.data import ContractError, load
+    from engagement.measure import data_range
+
+    if source is not None and not Path(source).exists():
+        raise ValueError(f"the data source {source} does not exist (a folder of Parquet/CSV files or a DuckDB file).")
+    try:
+        first, last = data_range(load(source))
+    except ContractError as err:
+        raise ValueError(f"the data cannot be used: {err}") from None
+    if first is None or last is None:
+        raise ValueError("the data has no dated rows (customers.signup_at is empty): there is nothing to report.")
+    return first, last
 
 
 def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
@@ -270,7 +305,7 @@ def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: di
 
 
 def render_report(
-    period: str,
+    period: str | None,
     data: str | None = None,
     out: str = "reports",
     params: list[str] | None = None,
@@ -278,7 +313,8 @@ def render_report(
     progress: bool = True,
     notebooks: list[Path] | None = None,
 ) -> int:
-    """Render the report for ``period``; return a process exit code (0 on success, 2 for bad arguments)."""
+    """Render the report for ``period`` (None: the latest complete quarter in the data); return a process exit code
+    (0 on success, 1 when a notebook fails, 2 for bad arguments or unusable data, refused before any kernel starts)."""
     from engagement import __version__
 
     paths = notebooks if notebooks is not None else notebook_paths()
@@ -290,6 +326,10 @@ def render_report(
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    chosen = values.pop("period_chosen")
+    period = str(values["period"])
+    if chosen:
+        _say(progress, f"No --period given: {period}, the latest complete quarter in the data.")
     root = Path(out).resolve()
     target = root / period
     if target.exists() and not force:
@@ -310,11 +350,13 @@ def render_report(
     if executed is None:
         return 1
     _say(progress, "  building report.html ...")
-    _merge_html(executed, staging / "report.html", f"Customer engagement report, {period}")
+    title = f"Customer engagement report, {period}" + (" (the latest complete quarter in the data)" if chosen else "")
+    _merge_html(executed, staging / "report.html", title)
     written = _collect_outputs(work, staging)
     quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
     manifest = {
         "period": period,
+        "period_chosen_by": "the latest complete quarter in the data" if chosen else "--period",
         "parameters": {k: v for k, v in values.items() if k not in ("out_dir", "history_dir")},
         "package_version": __version__,
         "notebooks": [p.name for p in executed],

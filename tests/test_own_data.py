@@ -90,3 +90,25 @@ def test_pageviews_without_customer_ids_are_anonymous_sessions():
     visits = t[t.metric == "website_visits"]
     assert visits[visits.segment == "all"].value.item() == 2 and (visits[visits.segment != "all"].value == 0).all()
     assert _row(t, "bounce_rate").value == pytest.approx(0.5)
+
+
+def test_validate_reports_quality_without_rendering(tmp_path, capsys):
+    import json
+
+    from engagement.cli import main
+
+    data = _shop()
+    data["orders"].loc[0, "revenue"] = -5.0  # impossible: rejected with its reason
+    for name, frame in data.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    assert main(["validate", str(tmp_path), "--json"]) == 1  # rows were rejected
+    report = json.loads(capsys.readouterr().out)
+    assert {t["table"]: t["rows_rejected"] for t in report["tables"]} == {"customers": 0, "orders": 1}
+    assert report["problems"][0]["rule"] == "negative_revenue" and report["business_model"] == "non_contractual"
+    assert report["data_range"] == ["2023-11-01", "2024-03-20"]
+    assert "inactivity_churn_rate" in report["metrics_supported"]
+    assert report["metrics_unavailable"]["churn_rate"].startswith("needs customers.cancelled_at")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["validate", str(empty)]) == 2  # unusable: no customers table
+    assert "the data cannot be used" in capsys.readouterr().err

@@ -59,9 +59,10 @@ def test_the_runner_validates_the_whole_set_once_and_names_every_problem(tmp_pat
     assert "`confidence` must be a level strictly between 0 and 1" in text
     assert "`objectives` names unknown objective(s) ['growth']" in text
     assert "`trend_periods` must be a whole number from 3 up, got 2" in text
-    values, declared = _parameters("2024Q3", str(tmp_path), ["alpha=0.01"], notebook_paths())
-    assert values["alpha"] == 0.01 and values["period"] == "2024Q3" and values["data_source"] == str(tmp_path)
-    assert set(values) == set(PARAMETERS)
+    shop = _shop_folder(tmp_path)
+    values, declared = _parameters("2024-02", str(shop), ["alpha=0.01"], notebook_paths())
+    assert values["alpha"] == 0.01 and values["period"] == "2024-02" and values["data_source"] == str(shop)
+    assert set(values) == set(PARAMETERS) | {"period_chosen"}
 
 
 def test_runner_parameters_cannot_be_set_with_p(tmp_path, capsys):
@@ -147,3 +148,37 @@ def test_every_artefact_is_written_by_a_report_notebook_that_exists():
     for a in ARTEFACTS.values():
         source = "".join(c.source for c in nbformat.read(notebook_paths()[stems.index(a.notebook)], 4).cells)
         assert f'ws.write("{a.name}"' in source, a.name
+
+
+# --- fail fast, before any kernel starts ----------------------------------------------------------
+
+
+def _shop_folder(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_own_data import _shop
+
+    for name, frame in _shop().items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    return tmp_path
+
+
+def test_without_a_period_the_latest_complete_quarter_of_the_data_is_used(tmp_path):
+    # the shop's last order is on 2024-03-20: 2024Q1 is not complete, 2023Q4 is
+    values, _ = _parameters(None, str(_shop_folder(tmp_path)), [], notebook_paths())
+    assert values["period"] == "2023Q4" and values["period_chosen"] is True
+    values, _ = _parameters("2024-03", str(tmp_path), [], notebook_paths())
+    assert values["period"] == "2024-03" and values["period_chosen"] is False
+
+
+def test_unusable_data_and_periods_outside_it_are_refused_before_any_notebook_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert render_report("2024Q4", data=str(tmp_path / "nowhere"), out=str(out), progress=False) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "shop").mkdir()
+    shop = _shop_folder(tmp_path / "shop")
+    assert render_report("2022Q1", data=str(shop), out=str(out), progress=False) == 2
+    assert "is outside the data, which runs from 2023-11-01 to 2024-03-20" in capsys.readouterr().err
+    assert not out.exists()  # no partial or .failed folder: nothing ran
