@@ -77,15 +77,21 @@ def test_unknown_parameters_and_bad_period_are_refused_before_running(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_failing_notebook_keeps_the_partial_run_and_names_the_cell(tmp_path, capsys):
+def _notebook(path, parameters: str, *cells: str):
+    """A notebook at ``path`` with a parameters cell and code cells, for the runner's own tests."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    p = nbformat.v4.new_code_cell("period = 'x'\nout_dir = None")
+    p = nbformat.v4.new_code_cell(parameters)
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.cells = [p, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failing_notebook_keeps_the_partial_run_and_names_the_cell(tmp_path, capsys):
     folder = tmp_path / "nbs"
     folder.mkdir()
-    nbformat.write(nb, folder / "01_fail.ipynb")
+    _notebook(folder / "01_fail.ipynb", "period = 'x'\nout_dir = None", "x = 1", "raise RuntimeError('boom')")
     out = tmp_path / "out"
     rc = render_report("2024Q4", out=str(out), progress=False, notebooks=[folder / "01_fail.ipynb"])
     assert rc == 1
@@ -95,14 +101,15 @@ def test_a_failing_notebook_keeps_the_partial_run_and_names_the_cell(tmp_path, c
 
 
 def test_parameters_papermill_cannot_read_are_refused(tmp_path, capsys):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    p = nbformat.v4.new_code_cell("period = '2024Q4'  # 1 = one\nout_dir = None")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p]
-    nbformat.write(nb, tmp_path / "01_x.ipynb")
-    assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[tmp_path / "01_x.ipynb"]) == 2
+    nb = _notebook(tmp_path / "01_x.ipynb", "period = '2024Q4'  # 1 = one\nout_dir = None")
+    assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[nb]) == 2
     assert "cannot read parameter(s) ['period']" in capsys.readouterr().err
+
+
+def test_a_notebook_declaring_an_unknown_parameter_is_refused(tmp_path, capsys):
+    nb = _notebook(tmp_path / "01_x.ipynb", "period = '2024Q4'\ncolour = 'blue'")
+    assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[nb]) == 2
+    assert "01_x.ipynb declares ['colour'], which are not report parameters" in capsys.readouterr().err
 
 
 def test_planted_effects_are_stated_among_the_reports_findings(rendered):

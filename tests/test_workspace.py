@@ -71,17 +71,6 @@ def test_runner_parameters_cannot_be_set_with_p(tmp_path, capsys):
     assert set(RUNNER) <= set(PARAMETERS)
 
 
-def test_a_notebook_declaring_an_unknown_parameter_is_refused(tmp_path, capsys):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    p = nbformat.v4.new_code_cell("period = '2024Q4'\ncolour = 'blue'")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p]
-    nbformat.write(nb, tmp_path / "01_x.ipynb")
-    assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[tmp_path / "01_x.ipynb"]) == 2
-    assert "01_x.ipynb declares ['colour'], which are not report parameters" in capsys.readouterr().err
-
-
 def test_defaults_are_fresh_copies():
     a = defaults()
     a["objectives"].append("x")
