@@ -199,9 +199,14 @@ def headline(table: pd.DataFrame, metrics: Sequence[str], *, segment: str = "all
             rows.append({"metric": name, "this period": "not measured", "95% interval": "", "n": "",
                          "previous period": "", "a year earlier": ""})
             continue
-        cur = m.loc["current"] if "current" in m.index else m.iloc[0]
-        if cur.status != "ok":
-            rows.append({"metric": name, "this period": "unavailable", "95% interval": cur.reason, "n": "",
+        if "current" not in m.index:  # measured in other periods only (e.g. CLV:CAC without churned customers)
+            rows.append({"metric": name, "this period": "unavailable", "95% interval": "nothing to measure this period",
+                         "n": "", "previous period": "", "a year earlier": ""})
+            continue
+        cur = m.loc["current"]
+        if cur.status != "ok" or pd.isna(cur.value):  # an empty population reads "unavailable", never 0 or NaN
+            why = cur.reason if cur.status != "ok" else f"nothing to measure this period ({cur.method})"
+            rows.append({"metric": name, "this period": "unavailable", "95% interval": why, "n": "",
                          "previous period": "", "a year earlier": ""})
             continue
         unit = _unit(metric, cur.unit)

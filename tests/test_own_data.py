@@ -112,3 +112,14 @@ def test_validate_reports_quality_without_rendering(tmp_path, capsys):
     empty.mkdir()
     assert main(["validate", str(empty)]) == 2  # unusable: no customers table
     assert "the data cannot be used" in capsys.readouterr().err
+
+
+def test_headline_reads_unavailable_for_an_empty_population_and_a_missing_period():
+    from engagement.present import headline
+
+    t = measure(_shop(), "2023-11", segments=[])  # everyone signed up in November: nobody was there at its start
+    h = headline(t, ["engagement_rate", "inactivity_churn_rate", "aov"]).set_index("metric")
+    assert h.loc["Customer engagement rate", "this period"] == "unavailable"
+    assert h.loc["Customer engagement rate", "95% interval"].startswith("nothing to measure this period")
+    assert h.loc["Inactivity churn rate", "95% interval"].startswith("needs 365 days of orders before 2023-11")
+    assert h.loc["Average order value (ATV)", "this period"] == "$10.00"  # one order of $8 and one of $12
