@@ -71,10 +71,6 @@ def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None
     return (min(lows) if lows else None), (max(highs) if highs else None)
 
 
-def _as_of(ds: Dataset) -> pd.Timestamp:
-    return data_range(ds)[1] or pd.Timestamp.max
-
-
 def resolve_business_model(ds: Dataset, business_model: str = "auto") -> str:
     """``subscription`` or ``non_contractual``: ``auto`` reads a ``customers.cancelled_at`` column as subscriptions.
 
