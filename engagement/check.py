@@ -15,12 +15,12 @@ from typing import Any
 __all__ = ["validate_source"]
 
 
-def _summary(source: str | None) -> dict[str, Any]:
+def _summary(source: str | None, mapping: str | None = None, as_of: str | None = None) -> dict[str, Any]:
     from engagement.catalog import available_metrics
     from engagement.data import load
     from engagement.measure import data_range, resolve_business_model
 
-    ds = load(source)
+    ds = load(source, mapping=mapping, as_of=as_of)
     first, last = data_range(ds)
     metrics = available_metrics(ds.tables)
     return {
@@ -29,6 +29,7 @@ def _summary(source: str | None) -> dict[str, Any]:
         "tables": ds.report.to_dict("records"),
         "problems": ds.problems.to_dict("records"),
         "missing_tables": list(ds.missing_tables),
+        "notes": list(ds.notes),
         "data_range": [None if first is None else str(first.date()), None if last is None else str(last.date())],
         "business_model": resolve_business_model(ds),
         "metrics_supported": metrics.loc[metrics.available, "id"].tolist(),
@@ -48,6 +49,8 @@ def _text(s: dict[str, Any]) -> str:
         for p in s["problems"]:
             lines.append(f"- {p['table']}.{p['column']}: {p['description']} ({p['rule']}): {p['rows']:,} row(s), "
                          f"e.g. {p['example']}")
+    if s["notes"]:
+        lines += ["", "Notes:"] + [f"- {n}" for n in s["notes"]]
     if s["missing_tables"]:
         lines += ["", "Tables this source does not have: " + ", ".join(s["missing_tables"]) + "."]
     lines += ["", f"Metrics the data supports ({len(s['metrics_supported'])}): " + ", ".join(s["metrics_supported"])]
@@ -56,7 +59,8 @@ def _text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def validate_source(source: str | None, *, as_json: bool = False) -> int:
+def validate_source(source: str | None, *, as_json: bool = False, mapping: str | None = None,
+                    as_of: str | None = None) -> int:
     """Print the data-quality report of ``source``; return 0 (clean), 1 (rows rejected) or 2 (unusable).
 
     Examples
@@ -72,15 +76,19 @@ def validate_source(source: str | None, *, as_json: bool = False) -> int:
     from pathlib import Path
 
     from engagement.data import ContractError
+    from engagement.data.mapping import MappingError
 
     if source is not None and not Path(source).exists():
         print(f"error: the data source {source} does not exist (a folder of Parquet/CSV files or a DuckDB file).",
               file=sys.stderr)
         return 2
     try:
-        summary = _summary(source)
+        summary = _summary(source, mapping, as_of)
     except ContractError as err:
         print(f"error: the data cannot be used: {err}", file=sys.stderr)
+        return 2
+    except (MappingError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2, default=str) if as_json else _text(summary))
     return 1 if any(t["rows_rejected"] for t in summary["tables"]) else 0

@@ -17,6 +17,8 @@ def _parser() -> argparse.ArgumentParser:
                      "the latest complete quarter in the data).")
     rep.add_argument("--data", default=None, help="Data source: a directory of Parquet/CSV files or a DuckDB file "
                      "(default: the embedded demo dataset).")
+    rep.add_argument("--mapping", default=None, metavar="FILE", help="A column-mapping YAML file for exports that "
+                     "do not carry the contract's names (see engagement.data.mapping).")
     rep.add_argument("--out", default="reports", help="Output root; the report goes to OUT/<period>/.")
     rep.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="Notebook parameter (repeatable); unknown names are refused before anything runs.")
@@ -27,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
                          "1 rows rejected, 2 unusable).")
     val.add_argument("source", nargs="?", default=None, help="Folder of Parquet/CSV files or a DuckDB file "
                      "(default: the embedded demo dataset).")
+    val.add_argument("--mapping", default=None, metavar="FILE", help="A column-mapping YAML file (see "
+                     "engagement.data.mapping).")
+    val.add_argument("--as-of", default=None, metavar="TIME", help="Reject rows dated after this time (default: "
+                     "now), e.g. 2024-12-31.")
     val.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     demo = sub.add_parser("demo", help="Write the demo dataset (Parquet + ground_truth.json).")
@@ -45,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return render_report(
             period=args.period, data=args.data, out=args.out, params=args.param,
-            force=args.force, progress=not args.quiet,
+            force=args.force, progress=not args.quiet, mapping=args.mapping,
         )
     if args.command == "validate":
         from engagement.check import validate_source
 
-        return validate_source(args.source, as_json=args.json)
+        return validate_source(args.source, as_json=args.json, mapping=args.mapping, as_of=args.as_of)
     if args.command == "demo":
         from engagement.data.demo import write_demo
 

@@ -113,6 +113,8 @@ _LIST = [
     Parameter("period", "2024Q4", 'the report period: "2024Q4", "2024-11" or "2024"', _period),
     Parameter("data_source", None, "a folder of Parquet/CSV files or a DuckDB file; None: the embedded demo data",
               _optional_path),
+    Parameter("mapping", None, "a column-mapping YAML file for exports without the contract's names "
+              "(engagement.data.mapping); None: the files carry the contract's names", _optional_path),
     Parameter("out_dir", None, "the workspace where the notebooks exchange their tables; None: a scratch folder",
               _optional_path),
     Parameter("history_dir", None, "folder of earlier reports (<period>/) for progress tracking; None: none",
@@ -144,8 +146,8 @@ _LIST = [
 
 #: Every report parameter by name.
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _LIST}
-#: Set by the runner from its own options (--period, --data, --out), never with -p.
-RUNNER = ("period", "data_source", "out_dir", "history_dir")
+#: Set by the runner from its own options (--period, --data, --mapping, --out), never with -p.
+RUNNER = ("period", "data_source", "mapping", "out_dir", "history_dir")
 
 
 def defaults() -> dict[str, Any]:

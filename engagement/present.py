@@ -22,8 +22,10 @@ __all__ = [
     "format_q",
     "format_money",
     "headline",
+    "level_label",
     "round_significant",
     "spreadsheet_safe",
+    "unavailable_summary",
     "write_csv",
 ]
 
@@ -81,6 +83,32 @@ def escape_markdown(text: Any) -> str:
     """
     flat = re.sub(r"\s+", " ", str(text))
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def unavailable_summary(names: Sequence[str], reasons: Sequence[str], *,
+                        lead: str = "Not measurable with this data") -> str:
+    r"""The metrics the data cannot support as one Markdown line, grouped by reason ("" when there are none).
+
+    The largest group comes first; within a group the metrics keep the order given.
+    A prefix ``not measurable here:`` on the reasons is dropped.
+
+    Examples
+    --------
+    >>> from engagement.present import unavailable_summary
+    >>> print(unavailable_summary(["NPS", "CSAT", "Churn"], ["the dataset has no survey_responses table"] * 2
+    ...                           + ["needs customers.cancelled_at"]))
+    **Not measurable with this data** (3 metrics): NPS, CSAT (the dataset has no survey\_responses table); Churn (needs customers\.cancelled\_at).
+    """
+    groups: dict[str, list[str]] = {}
+    for name, reason in zip(names, reasons, strict=True):
+        groups.setdefault(str(reason).removeprefix("not measurable here: "), []).append(str(name))
+    if not groups:
+        return ""
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    parts = [f"{', '.join(escape_markdown(n) for n in members)} ({escape_markdown(reason)})"
+             for reason, members in ordered]
+    n = sum(len(m) for m in groups.values())
+    return f"**{lead}** ({n} metric{'s' if n != 1 else ''}): " + "; ".join(parts) + "."
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,35 +213,50 @@ def format_interval(low: float, high: float, unit: str) -> str:
     return f"{format_value(low, unit)} to {format_value(high, unit)}"
 
 
-def headline(table: pd.DataFrame, metrics: Sequence[str], *, segment: str = "all", value: str = "all") -> pd.DataFrame:
+def level_label(confidence: float) -> str:
+    """A confidence level as reports write it.
+
+    Examples
+    --------
+    >>> from engagement.present import level_label
+    >>> level_label(0.95), level_label(0.9), level_label(0.995)
+    ('95%', '90%', '99.5%')
+    """
+    return f"{round(confidence * 100, 6):g}%"
+
+
+def headline(table: pd.DataFrame, metrics: Sequence[str], *, segment: str = "all", value: str = "all",
+             confidence: float = 0.95) -> pd.DataFrame:
     """One row per metric: this period with its interval, the previous period and a year earlier.
 
-    ``table`` is :func:`engagement.measure.measure` output. Unavailable metrics say why.
+    ``table`` is :func:`engagement.measure.measure` output, measured at ``confidence`` (the interval column
+    is named after it). Unavailable metrics say why.
     """
+    interval = f"{level_label(confidence)} interval"
     rows = []
     d = table[(table.segment == segment) & (table.segment_value == value)]
     for metric in metrics:
         m = d[d.metric == metric].set_index("period_role")
         name = catalog.name(metric)
         if m.empty:
-            rows.append({"metric": name, "this period": "not measured", "95% interval": "", "n": "",
+            rows.append({"metric": name, "this period": "not measured", interval: "", "n": "",
                          "previous period": "", "a year earlier": ""})
             continue
         if "current" not in m.index:  # measured in other periods only (e.g. CLV:CAC without churned customers)
-            rows.append({"metric": name, "this period": "unavailable", "95% interval": "nothing to measure this period",
+            rows.append({"metric": name, "this period": "unavailable", interval: "nothing to measure this period",
                          "n": "", "previous period": "", "a year earlier": ""})
             continue
         cur = m.loc["current"]
         if cur.status != "ok" or pd.isna(cur.value):  # an empty population reads "unavailable", never 0 or NaN
             why = cur.reason if cur.status != "ok" else f"nothing to measure this period ({cur.method})"
-            rows.append({"metric": name, "this period": "unavailable", "95% interval": why, "n": "",
+            rows.append({"metric": name, "this period": "unavailable", interval: why, "n": "",
                          "previous period": "", "a year earlier": ""})
             continue
         unit = _unit(metric, cur.unit)
         rows.append({
             "metric": name,
             "this period": format_value(cur.value, unit),
-            "95% interval": format_interval(cur.ci_low, cur.ci_high, unit),
+            interval: format_interval(cur.ci_low, cur.ci_high, unit),
             "n": f"{int(cur.n):,}",
             "previous period": format_value(m.loc["previous"].value, unit) if "previous" in m.index else "",
             "a year earlier": format_value(m.loc["year_ago"].value, unit) if "year_ago" in m.index else "",

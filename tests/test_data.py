@@ -254,16 +254,26 @@ def test_missing_customers_table_is_a_hard_problem():
         eg.load({"orders": _tiny()["orders"]})
 
 
-def test_mixed_naive_and_aware_timestamps_are_refused(tmp_path):
+def test_mixed_naive_and_aware_timestamps_convert_to_utc_with_a_note(tmp_path):
     folder = tmp_path / "src"
     folder.mkdir()
     c = _tiny()["customers"].assign(signup_at=["2024-01-01 10:00:00", "2024-01-05 10:00:00+02:00",
                                                "2024-02-01 10:00:00"])
     c.to_csv(folder / "customers.csv", index=False)
-    with pytest.raises(ContractError) as err:
-        eg.load(folder)
-    assert "customers.signup_at" in str(err.value) and "mixed" in str(err.value)
-    assert "1 with a zone" in str(err.value) and "2 without" in str(err.value)
+    ds = eg.load(folder, cache=False)
+    # 10:00 at +02:00 is 08:00 UTC; the naive values are UTC by the contract and stay as written
+    assert ds["customers"].to_pandas()["signup_at"].tolist() == [
+        pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-05 08:00"), pd.Timestamp("2024-02-01 10:00")]
+    assert ds.report["rows_rejected"].tolist() == [0]
+    assert any("customers.signup_at: 1 value(s) with a time zone were converted to UTC; the other 2" in n
+               for n in ds.notes)
+    # the same from pandas: an object column of naive and aware Timestamps
+    frame = _tiny()["customers"].assign(signup_at=pd.Series(
+        [pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-05 10:00", tz="Europe/Paris"),
+         pd.Timestamp("2024-02-01 10:00")], dtype=object))
+    ds = eg.load({"customers": frame})
+    assert ds["customers"].to_pandas()["signup_at"].tolist()[1] == pd.Timestamp("2024-01-05 09:00")
+    assert any("1 value(s) with a time zone" in n for n in ds.notes)
 
 
 def test_aware_timestamps_convert_to_utc(tmp_path):

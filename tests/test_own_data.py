@@ -123,3 +123,45 @@ def test_headline_reads_unavailable_for_an_empty_population_and_a_missing_period
     assert h.loc["Customer engagement rate", "95% interval"].startswith("nothing to measure this period")
     assert h.loc["Inactivity churn rate", "95% interval"].startswith("needs 365 days of orders before 2023-11")
     assert h.loc["Average order value (ATV)", "this period"] == "$10.00"  # one order of $8 and one of $12
+
+
+def _series(metric: str, values: list[float]) -> pd.DataFrame:
+    periods = [f"{2020 + i // 4}Q{i % 4 + 1}" for i in range(len(values))]
+    return pd.DataFrame({"metric": metric, "segment": "all", "segment_value": "all", "status": "ok",
+                         "period": periods, "value": values, "se": float("nan"), "unit": "count"})
+
+
+def test_forecasts_of_quantities_that_cannot_be_negative_stay_in_range():
+    from engagement.analysis.trends import forecast
+
+    falling = _series("orders", [400.0, 300, 220, 150, 100, 60, 30, 12])
+    raw = forecast(falling, metric="orders", horizon=4, limits=(None, None))
+    assert (raw["ci_low"] < 0).any()  # a damped linear trend on the raw scale predicts negative orders
+    bounded = forecast(falling, metric="orders", horizon=4)
+    assert (bounded[["value", "ci_low", "ci_high"]] > 0).all().all()
+    assert bounded["method"].str.endswith("on the log scale").all()
+    # a share close to 1 stays below 1, with its interval, on the logit scale
+    share = forecast(_series("csat", [0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.993]), metric="csat", horizon=3)
+    assert ((share[["ci_low", "value", "ci_high"]] > 0) & (share[["ci_low", "value", "ci_high"]] < 1)).all().all()
+    # a zero in the series: modelled as it is and clipped at 0, never below
+    zeros = forecast(_series("referral_rate", [0.02, 0.01, 0.0, 0.004, 0.001, 0.0, 0.0, 0.0]), metric="referral_rate",
+                     horizon=2)
+    assert (zeros["ci_low"] >= 0).all() and zeros["method"].str.endswith("clipped to the range").all()
+    # a growth rate can be negative and is not bounded
+    growth = forecast(_series("follower_growth_rate", [0.02, 0.01, 0.0, -0.01, -0.02, -0.03, -0.04, -0.05]),
+                      metric="follower_growth_rate")
+    assert growth["value"].iloc[0] < 0
+
+
+def test_too_short_a_history_says_what_a_trend_and_a_forecast_need():
+    from engagement.analysis.trends import short_history, trend_tests
+
+    series = pd.concat([_series("orders", [5.0, 6.0]), _series("revenue", [1.0, 2.0, 3.0]),
+                        _series("aov", [1.0, 2.0, 3.0, 4.0])])
+    assert short_history(series, ["orders", "revenue", "aov"]).splitlines() == [
+        "No trend or forecast for Orders: 2 periods with figures, and a trend needs 3 (a forecast 4).",
+        "No forecast for Revenue: 3 periods with figures, and a forecast needs 4."]
+    assert sorted(trend_tests(series).metric) == ["aov", "revenue"]
+    # a metric unavailable in every period has no figures at all
+    gone = _series("churn_rate", [float("nan")] * 3).assign(status="unavailable")
+    assert short_history(gone, ["churn_rate"]).startswith("No trend or forecast for Customer churn rate: 0 periods")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from engagement.data.cdnow import load_cdnow
+import engagement
+from engagement.data.cdnow import cdnow_dir
 from engagement.report import render_report
 
 pytestmark = pytest.mark.slow
@@ -18,19 +20,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> object:
-    data = tmp_path_factory.mktemp("cdnow_data")
-    d = load_cdnow("master")
-    d.customers.to_parquet(data / "customers.parquet", index=False)
-    d.orders.to_parquet(data / "orders.parquet", index=False)
+    """The raw CDNOW text file, read through its column mapping (engagement report --data ... --mapping ...)."""
     out = tmp_path_factory.mktemp("cdnow_reports")
-    assert render_report("1998Q2", data=str(data), out=str(out), progress=False) == 0
+    mapping = Path(engagement.__file__).parent / "data" / "mappings" / "cdnow.yml"
+    assert render_report("1998Q2", data=str(cdnow_dir()), out=str(out), progress=False, mapping=str(mapping)) == 0
     return out / "1998Q2"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> object:
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from test_own_data import _shop

@@ -21,6 +21,7 @@ from engagement.analysis.trends import (
     figure_kind,
     forecast,
     seasonal_components,
+    short_history,
     trend_tests,
 )
 from engagement.measure.customers import customer_summary, lifetimes  # the facts they analyse, from measure
@@ -44,5 +45,6 @@ __all__ = [
     "period_correlations",
     "seasonal_components",
     "segment_tests",
+    "short_history",
     "trend_tests",
 ]

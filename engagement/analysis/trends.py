@@ -18,7 +18,8 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 from engagement.measure.declarations import SAMPLED_KINDS, declaration
 
-__all__ = ["trend_tests", "change_tests", "forecast", "seasonal_components", "difference_test", "correct", "figure_kind"]
+__all__ = ["trend_tests", "change_tests", "forecast", "bounds", "short_history", "seasonal_components",
+           "difference_test", "correct", "figure_kind", "MIN_TREND_PERIODS", "MIN_FORECAST_PERIODS"]
 
 KEY = ["segment", "segment_value", "metric"]
 Z95 = 1.959963984540054
@@ -198,7 +199,7 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
     rows = []
     for (value, metric), g in ok.groupby(["segment_value", "metric"], sort=True):
         g = g.assign(t=g.period.map(order)).sort_values("t").dropna(subset=["value"])
-        if len(g) < 3:
+        if len(g) < MIN_TREND_PERIODS:
             continue
         x = sm.add_constant(g.t.to_numpy(dtype=float))
         y = g.value.to_numpy(dtype=float)
@@ -234,35 +235,133 @@ def trend_tests(series: pd.DataFrame, *, metrics: list[str] | None = None, segme
     return out
 
 
+#: Fewest periods with data a trend slope (3) and a forecast (4) are computed from.
+MIN_TREND_PERIODS = 3
+MIN_FORECAST_PERIODS = 4
+
+
+def bounds(metric: str) -> tuple[float | None, float | None]:
+    """The range a metric's values can take: (0, 1) for a share, (-100, 100) for a net score, (0, None) for
+    amounts, counts, durations and ratios; (None, None) for a growth rate, which can be negative.
+
+    Examples
+    --------
+    >>> bounds("churn_rate"), bounds("nps"), bounds("revenue"), bounds("follower_growth_rate")
+    ((0.0, 1.0), (-100.0, 100.0), (0.0, None), (None, None))
+    """
+    from engagement.measure.declarations import DECLARATIONS
+
+    d = DECLARATIONS.get(metric)
+    kind = d.kind if d is not None else ""
+    if kind == "proportion":
+        return 0.0, 1.0
+    if kind == "net_score":
+        return -100.0, 100.0
+    if kind == "population_figure" and metric.endswith("growth_rate"):
+        return None, None
+    return 0.0, None
+
+
+def short_history(series: pd.DataFrame, metrics: list[str], segment: str = "all") -> str:
+    """One line per history length that is too short for a trend or a forecast, naming the metrics; "" when none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"metric": ["aov"] * 2 + ["orders"] * 3, "segment": "all", "status": "ok",
+    ...                   "value": 1.0, "period": ["2024-01", "2024-02", "2024-01", "2024-02", "2024-03"]})
+    >>> print(short_history(s, ["aov", "orders"]))
+    No trend or forecast for Average order value (ATV): 2 periods with figures, and a trend needs 3 (a forecast 4).
+    No forecast for Orders: 3 periods with figures, and a forecast needs 4.
+    """
+    from engagement import catalog
+
+    ok = series[(series.segment == segment) & (series.status == "ok") & series.value.notna()]
+    counts = ok.groupby("metric").period.nunique()
+    lines = []
+    by_n: dict[int, list[str]] = {}
+    for m in metrics:
+        n = int(counts.get(m, 0))
+        if n < MIN_FORECAST_PERIODS:
+            by_n.setdefault(n, []).append(catalog.name(m) if m in catalog.CATALOG else m)
+    for n in sorted(by_n):
+        names = ", ".join(by_n[n])
+        had = f"{n} period{'s' if n != 1 else ''} with figures"
+        if n < MIN_TREND_PERIODS:
+            lines.append(f"No trend or forecast for {names}: {had}, and a trend needs {MIN_TREND_PERIODS} "
+                         f"(a forecast {MIN_FORECAST_PERIODS}).")
+        else:
+            lines.append(f"No forecast for {names}: {had}, and a forecast needs {MIN_FORECAST_PERIODS}.")
+    return "\n".join(lines)
+
+
 def forecast(series: pd.DataFrame, *, metric: str, horizon: int = 1, confidence: float = 0.95,
-             segment: str = "all", value: str = "all") -> pd.DataFrame:
+             segment: str = "all", value: str = "all",
+             limits: tuple[float | None, float | None] | None = None) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods with exponential smoothing and a prediction interval.
 
     statsmodels' ETS model: additive errors with a damped additive trend when
-    there are at least 8 periods, simple exponential smoothing otherwise.
+    there are at least 8 periods, simple exponential smoothing otherwise, from
+    :data:`MIN_FORECAST_PERIODS` (4) periods with data; fewer give no rows.
+
+    A quantity that cannot be negative (or a share, bounded by 0 and 1) is
+    modelled on the log (logit) scale and transformed back, so neither the
+    forecast nor its interval leaves the quantity's range (``limits``, default
+    :func:`bounds` of the metric); the point is then the forecast median. When a
+    value sits on a limit (a 0 in the series) the model runs on the original
+    scale and the forecast and interval are clipped to the range.
+
     Returns ``period, value, ci_low, ci_high, method`` for the periods ahead.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"metric": "orders", "segment": "all", "segment_value": "all", "status": "ok",
+    ...                   "period": [f"2023Q{q}" for q in range(1, 5)] + [f"2024Q{q}" for q in range(1, 5)],
+    ...                   "value": [90.0, 70, 55, 40, 30, 20, 12, 6]})
+    >>> f = forecast(s, metric="orders", horizon=2)
+    >>> bool((f[["value", "ci_low"]] > 0).all().all()), f["period"].tolist()
+    (True, ['2025Q1', '2025Q2'])
     """
+    from scipy.special import expit, logit
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     g = series[(series.metric == metric) & (series.segment == segment) & (series.segment_value == value)
                & (series.status == "ok")].dropna(subset=["value"])
-    if len(g) < 4:
+    if len(g) < MIN_FORECAST_PERIODS:
         return pd.DataFrame(columns=["period", "value", "ci_low", "ci_high", "method"])
     y = g.value.to_numpy(dtype=float)
+    lo, hi = bounds(metric) if limits is None else limits
+    inside = (lo is None or bool(np.all(y > lo))) and (hi is None or bool(np.all(y < hi)))
+    scale = ""
+    if inside and lo is not None and hi is not None:
+        def back(z: np.ndarray) -> np.ndarray:
+            return lo + (hi - lo) * expit(z)
+        z, scale = logit((y - lo) / (hi - lo)), " on the logit scale"
+    elif inside and lo is not None:
+        def back(z: np.ndarray) -> np.ndarray:
+            return lo + np.exp(z)
+        z, scale = np.log(y - lo), " on the log scale"
+    else:
+        def back(z: np.ndarray) -> np.ndarray:
+            return np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        z = y
+        if lo is not None or hi is not None:
+            scale = ", clipped to the range"
     trend = len(g) >= 8
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = ETSModel(pd.Series(y), error="add", trend="add" if trend else None, damped_trend=trend)
+        model = ETSModel(pd.Series(z), error="add", trend="add" if trend else None, damped_trend=trend)
         fit = model.fit(disp=False)
-        frame = fit.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=1 - confidence)
+        frame = fit.get_prediction(start=len(z), end=len(z) + horizon - 1).summary_frame(alpha=1 - confidence)
     from engagement.measure.periods import parse_period
 
     last = parse_period(g.period.iloc[-1])
     return pd.DataFrame({
         "period": [last.shift(k).label for k in range(1, horizon + 1)],
-        "value": frame["mean"].to_numpy(), "ci_low": frame["pi_lower"].to_numpy(),
-        "ci_high": frame["pi_upper"].to_numpy(),
-        "method": "ETS, damped additive trend" if trend else "simple exponential smoothing",
+        "value": back(frame["mean"].to_numpy()), "ci_low": back(frame["pi_lower"].to_numpy()),
+        "ci_high": back(frame["pi_upper"].to_numpy()),
+        "method": ("ETS, damped additive trend" if trend else "simple exponential smoothing") + scale,
     })
 
 

@@ -33,7 +33,7 @@ from typing import Any
 __all__ = ["KEEP", "default_cache_dir", "snapshot_key", "read_entry", "write_entry", "prune"]
 
 KEEP = 8
-_CODE = [Path(__file__).with_name("schema.py"), Path(__file__).with_name("load.py")]
+_CODE = [Path(__file__).with_name(n) for n in ("schema.py", "load.py", "mapping.py")]
 
 
 def default_cache_dir() -> Path:
@@ -44,7 +44,8 @@ def default_cache_dir() -> Path:
     return base / "engagement" / "validated"
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -54,10 +55,10 @@ def snapshot_key(folder: Path, version: str) -> str:
     h = hashlib.sha256()
     h.update(version.encode())
     for code in _CODE:
-        h.update(_file_digest(code).encode())
+        h.update(file_digest(code).encode())
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.startswith("."):
-            h.update(f"{path.name}\0{_file_digest(path)}\0".encode())
+            h.update(f"{path.name}\0{file_digest(path)}\0".encode())
     return h.hexdigest()
 
 

@@ -5,13 +5,16 @@ database file, or a mapping of pandas DataFrames, into one engine connection
 (embedded DuckDB by default). Each table is checked against
 :data:`engagement.data.schema.CONTRACT` in the engine:
 
-* hard problems (unreadable file, missing required column, naive and
-  time-zone-aware timestamps mixed in one column) are collected and raised
-  together as one :class:`ContractError` that names table, column, rows and an
-  example for each;
-* row problems (missing or unparseable values, values out of range, duplicate
-  rows or ids, ids that point at no customer, time order) put the row in the
-  table's rejects with the reasons; the report counts them per rule.
+* hard problems (unreadable or empty file, missing required column, no
+  customers) are collected and raised together as one :class:`ContractError`
+  that names table, column, rows and an example for each;
+* row problems (missing, unparseable or infinite values, values out of range,
+  timestamps after the as-of time, duplicate rows or ids, ids that point at no
+  customer or at a rejected one, time order) put the row in the table's rejects
+  with the reasons; the report counts them per rule;
+* what is converted rather than refused is said in ``Dataset.notes``: zone-aware
+  timestamps (to UTC, also when a column mixes them with naive ones, which are
+  UTC by the contract) and ids written as whole decimals ("17.0" is "17").
 
 Rows read = rows used + rows rejected, always. Raw tables never become pandas.
 """
@@ -31,6 +34,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from engagement.data import _snapshot
+from engagement.data.mapping import ColumnMapping, apply_mapping, read_mapping
 from engagement.data.schema import CONTRACT, Col, TableSpec
 
 __all__ = ["ContractError", "Dataset", "load", "default_demo_path"]
@@ -81,6 +85,8 @@ class Dataset:
     reused : bool
         True when the outcome was read from ``snapshot`` instead of validating
         again (the files and the contract are byte-for-byte those validated then).
+    as_of : Timestamp
+        The as-of time rows were checked against (naive UTC).
     """
 
     tables: dict[str, ir.Table]
@@ -93,6 +99,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     snapshot: Path | None = None
     reused: bool = False
+    as_of: pd.Timestamp | None = None
 
     def __getitem__(self, name: str) -> ir.Table:
         if name not in self.tables:
@@ -127,11 +134,16 @@ def _connect(backend: Any, memory_limit: str | None) -> Any:
     return con
 
 
-def _read_directory(con: Any, folder: Path, problems: list, notes: list) -> dict[str, ir.Table]:
+def _read_directory(con: Any, folder: Path, problems: list, notes: list,
+                    mapped: tuple[set[str], set[str]] = (set(), set())) -> dict[str, ir.Table]:
+    """The contract-named files of ``folder``, except ``mapped`` (tables a mapping reads, and its files)."""
     raw: dict[str, ir.Table] = {}
     known = set(CONTRACT)
+    mapped_tables, mapped_files = mapped
     for path in sorted(folder.iterdir()):
         stem, suffix = path.stem, path.suffix.lower()
+        if path.name in mapped_files or (stem in mapped_tables and suffix in (".parquet", ".csv")):
+            continue
         if path.name.startswith(".") or suffix not in (".parquet", ".csv"):
             if path.is_file() and not path.name.startswith("."):
                 notes.append(f"ignored {path.name}: not a Parquet or CSV file")
@@ -142,6 +154,9 @@ def _read_directory(con: Any, folder: Path, problems: list, notes: list) -> dict
         if stem in raw:
             problems.append(_problem(stem, "*", "duplicate_source", None, path.name,
                                      "two files hold this table (Parquet and CSV); keep one"))
+            continue
+        if path.stat().st_size == 0:
+            problems.append(_problem(stem, "*", "empty_file", None, path.name, "the file is empty (0 bytes)"))
             continue
         try:
             if suffix == ".parquet":
@@ -169,7 +184,7 @@ def _read_duckdb(con: Any, path: Path, problems: list) -> dict[str, ir.Table]:
     return {n: con.table(n, database=("source", "main")) for n in sorted(names & set(CONTRACT))}
 
 
-def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list) -> dict[str, ir.Table]:
+def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list, notes: list) -> dict[str, ir.Table]:
     raw = {}
     for name, frame in frames.items():
         if name not in CONTRACT:
@@ -180,13 +195,13 @@ def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list) -
             problems.append(_problem(name, "*", "not_a_dataframe", None, type(frame).__name__,
                                      "tables must be pandas DataFrames"))
             continue
-        frame = _pandas_timestamps(name, frame, problems)
+        frame = _pandas_timestamps(name, frame, notes)
         raw[name] = con.create_table(f"raw_{name}", frame, temp=True, overwrite=True)
     return raw
 
 
-def _pandas_timestamps(name: str, frame: pd.DataFrame, problems: list) -> pd.DataFrame:
-    """Object columns of Timestamps mixing naive and aware values cannot be compared: refuse them."""
+def _pandas_timestamps(name: str, frame: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """Object columns of Timestamps with zones become UTC; naive values in them are UTC by the contract."""
     spec = CONTRACT.get(name)
     if spec is None:
         return frame
@@ -196,26 +211,41 @@ def _pandas_timestamps(name: str, frame: pd.DataFrame, problems: list) -> pd.Dat
             continue
         values = frame[col.name].dropna()
         aware = values.map(lambda v: getattr(v, "tzinfo", None) is not None)
-        if aware.any() and not aware.all():
-            problems.append(_problem(name, col.name, "mixed_time_zones", int(len(values)),
-                                     f"{int(aware.sum())} aware (e.g. {values[aware].iloc[0]}), "
-                                     f"{int((~aware).sum())} naive (e.g. {values[~aware].iloc[0]})",
-                                     "naive and time-zone-aware timestamps are mixed; give every value a zone"))
-        elif aware.all() and len(values):
-            out = out.assign(**{col.name: pd.to_datetime(frame[col.name], utc=True)})
+        if not aware.any():
+            continue
+        if not aware.all():
+            notes.append(_mixed_note(name, col.name, int(aware.sum()), int((~aware).sum())))
+        out = out.assign(**{col.name: pd.to_datetime(frame[col.name], utc=True)})
     return out
+
+
+def _mixed_note(table: str, column: str, aware: int, naive: int) -> str:
+    return (f"{table}.{column}: {aware:,} value(s) with a time zone were converted to UTC; "
+            f"the other {naive:,} have none and are UTC by the contract")
 
 
 # --- normalising types ------------------------------------------------------------------------
 
 
-def _normalise(col: Col, value: ir.Value) -> ir.Value:
-    """The contract-typed version of a raw column (NULL where it cannot be parsed)."""
+_DECIMAL_ID = r"^-?[0-9]+[.]0+$"
+
+
+def _normalise(col: Col, value: ir.Value, decimal_ids: bool = False) -> ir.Value:
+    """The contract-typed version of a raw column (NULL where it cannot be parsed).
+
+    ``decimal_ids`` reads ids written as whole decimals ("17.0", as spreadsheets
+    and float columns export them) as the integer they are ("17"), as Parquet
+    float ids already are.
+    """
     t = value.type()
     if col.kind == "id":
         if t.is_floating():
             value = value.try_cast(dt.int64)
-        return value.cast(dt.string) if not t.is_string() else value
+        if not t.is_string():
+            return value.cast(dt.string)
+        if decimal_ids:
+            return ibis.ifelse(value.re_search(_DECIMAL_ID), value.re_extract(r"^(-?[0-9]+)[.]0+$", 1), value)
+        return value
     if col.kind == "str":
         return value if t.is_string() else value.cast(dt.string)
     if col.kind in ("timestamp", "date"):
@@ -254,12 +284,33 @@ def _problem(table: str, column: str, rule: str, rows: int | None, example: Any,
             "example": None if example is None else str(example), "description": description}
 
 
-def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes: list) -> bool:
+def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes: list,
+               decimal_ids: set[str]) -> bool:
+    """Table-level checks; adds the ``table.column`` of text ids written as whole decimals to ``decimal_ids``."""
     missing = [c for c in spec.required if c not in raw.columns]
     for c in missing:
         problems.append(_problem(name, c, "missing_column", None, None,
                                  f"required column is missing (columns are {', '.join(raw.columns)})"))
     ok = not missing
+    text_ids = [c.name for c in spec.columns
+                if c.kind == "id" and c.name in raw.columns and raw[c.name].type().is_string()]
+    screen: dict[str, Any] = {"_rows": raw.count()}
+    # a cheap screen (a dot anywhere) first; the regular expression runs only on columns that have one
+    screen.update({c: raw[c].contains(".").cast("int64").sum() for c in text_ids})
+    found = raw.aggregate(**screen).execute().iloc[0]
+    if name == "customers" and not int(found["_rows"]):
+        problems.append(_problem(name, "*", "empty_table", 0, None,
+                                 "the table has no rows: every other table's rows point at a customer"))
+        ok = False
+    dotted = [c for c in text_ids if int(found[c] or 0)]
+    if dotted:
+        counts = raw.aggregate(**{c: raw[c].re_search(_DECIMAL_ID).cast("int64").sum() for c in dotted}
+                               ).execute().iloc[0]
+        for c in dotted:
+            if int(counts[c] or 0):
+                decimal_ids.add(f"{name}.{c}")
+                notes.append(f"{name}.{c}: {int(counts[c]):,} id(s) written as whole decimals "
+                             "(such as 17.0) are read as whole numbers (17)")
     for col in spec.columns:
         if col.name not in raw.columns or col.kind not in ("timestamp", "date"):
             continue
@@ -269,25 +320,30 @@ def _structure(name: str, spec: TableSpec, raw: ir.Table, problems: list, notes:
         if t.is_string():
             v = raw[col.name]
             has_tz = v.re_search(_TZ_PATTERN)
-            counts = raw.aggregate(
-                aware=has_tz.cast("int64").sum(), naive=(~has_tz).cast("int64").sum(),
-                ex_aware=v.min(where=has_tz), ex_naive=v.min(where=~has_tz),
-            ).execute().iloc[0]
+            counts = raw.aggregate(aware=has_tz.cast("int64").sum(), naive=(~has_tz).cast("int64").sum()
+                                   ).execute().iloc[0]
             if counts["aware"] and counts["naive"]:
-                problems.append(_problem(
-                    name, col.name, "mixed_time_zones", int(counts["aware"] + counts["naive"]),
-                    f"{int(counts['aware'])} with a zone (e.g. {counts['ex_aware']}), "
-                    f"{int(counts['naive'])} without (e.g. {counts['ex_naive']})",
-                    "naive and time-zone-aware timestamps are mixed; give every value a zone"))
-                ok = False
+                notes.append(_mixed_note(name, col.name, int(counts["aware"]), int(counts["naive"])))
+            elif counts["aware"]:
+                notes.append(f"{name}.{col.name}: converted to UTC from the zones written in the values")
     return ok
 
 
 # --- row rules --------------------------------------------------------------------------------
 
 
+@dataclass
+class _Checks:
+    """What the row rules of one load compare against, beyond the row itself."""
+
+    as_of: pd.Timestamp  # naive UTC: no timestamp may be later
+    decimal_ids: set[str] = field(default_factory=set)  # "table.column" of text ids written as 17.0
+    used: dict[str, ir.Table] = field(default_factory=dict)  # tables validated so far
+    rejected_keys: dict[str, tuple[ir.Table, ir.Table]] = field(default_factory=dict)  # (duplicated, other)
+
+
 def _row_rules(
-    name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
+    name: str, spec: TableSpec, raw: ir.Table, checks: _Checks
 ) -> tuple[ir.Table, list[tuple[str, str, str, ir.BooleanValue]], dict[str, str]]:
     """The typed view of ``raw``, its row rules as (rule, column, description, ok), and where raw values live.
 
@@ -297,7 +353,7 @@ def _row_rules(
     added by :func:`_duplicate_rules` only when a cheap count finds duplicates.
     """
     present = [c for c in spec.columns if c.name in raw.columns]
-    typed_cols = {c.name: _normalise(c, raw[c.name]) for c in present}
+    typed_cols = {c.name: _normalise(c, raw[c.name], f"{name}.{c.name}" in checks.decimal_ids) for c in present}
     changed = {c for c, expr in typed_cols.items() if not expr.equals(raw[c])}
     extras = [c for c in raw.columns if spec.column(c) is None]
     view = raw.select(
@@ -314,13 +370,30 @@ def _row_rules(
         if c.name in changed:
             rules.append((f"unparseable_{c.name}", c.name, f"value cannot be read as {c.kind}",
                           rv.isnull() | tv.notnull()))
+        if c.kind == "float":
+            rules.append((f"infinite_{c.name}", c.name, "value is infinite or not a number",
+                          (~(tv.isinf() | tv.isnan())).fill_null(True)))
+        if c.kind in ("timestamp", "date"):
+            limit = checks.as_of.date() if c.kind == "date" else checks.as_of.to_pydatetime()
+            rules.append((f"after_as_of_{c.name}", c.name,
+                          f"later than the data's as-of time ({checks.as_of:%Y-%m-%d %H:%M:%S} UTC)",
+                          (tv <= ibis.literal(limit)).fill_null(True)))
     for rule in spec.rules:
         if all(n in view.columns for n in rule.uses or (rule.column,)):
             rules.append((rule.name, rule.column, rule.description, rule.check(view).fill_null(True)))
     for col, other, other_col in spec.references:
-        if col in view.columns and other in used:
-            ok = view[col].isnull() | view[col].isin(used[other][other_col])
-            rules.append((f"unknown_{col}", col, f"points at no row of {other}", ok))
+        if col in view.columns and other in checks.used:
+            value = view[col]
+            known = value.isin(checks.used[other][other_col])
+            if other in checks.rejected_keys:
+                duplicated, rejected = (t[other_col] for t in checks.rejected_keys[other])
+                rules.append((f"duplicate_{col}", col,
+                              f"points at a duplicated {other} id (every copy of it was rejected in {other})",
+                              value.isnull() | known | ~value.isin(duplicated)))
+                rules.append((f"rejected_{col}", col, f"points at a row rejected in {other} (see its problems)",
+                              value.isnull() | known | value.isin(duplicated) | ~value.isin(rejected)))
+                known = known | value.isin(rejected) | value.isin(duplicated)
+            rules.append((f"unknown_{col}", col, f"points at no row of {other}", value.isnull() | known))
     return view, rules, raw_of
 
 
@@ -356,7 +429,7 @@ def _count_rules(
 
 
 def _validate_table(
-    name: str, spec: TableSpec, raw: ir.Table, used: dict[str, ir.Table]
+    name: str, spec: TableSpec, raw: ir.Table, checks: _Checks
 ) -> tuple[ir.Table, ir.Table, dict[str, Any], list[dict], ir.Table | None]:
     """Validate one table in the engine.
 
@@ -366,7 +439,7 @@ def _validate_table(
     window-based duplicate rules, and split into used rows and rejects; otherwise
     the used table is the typed source itself, read lazily by every query.
     """
-    view, rules, raw_of = _row_rules(name, spec, raw, used)
+    view, rules, raw_of = _row_rules(name, spec, raw, checks)
     first = raw.columns[0]
     screen: dict[str, Any] = {}
     has_key = bool(spec.key and spec.key in view.columns)
@@ -419,6 +492,13 @@ def _validate_table(
             problems.append(_problem(name, column, rule, n, _row_example(spec, column, dcounts[f"e{j}"]),
                                      description))
     rejected = int(dcounts["rows_rejected"] or 0)
+    if spec.key is not None and spec.key in view.columns:
+        dup_flag = next((f"__bad__{offset + j}" for j, d in enumerate(dups) if d[0] == f"duplicate_{spec.key}"),
+                        None)
+        key = flagged[spec.key]
+        is_dup = flagged[dup_flag] if dup_flag else ibis.literal(False)
+        checks.rejected_keys[name] = (flagged.filter(flagged.__bad & is_dup).select(key).distinct(),
+                                      flagged.filter(flagged.__bad & ~is_dup).select(key).distinct())
     summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
     return good, bad, summary, problems, flagged
 
@@ -427,9 +507,9 @@ def _int(flag: ir.BooleanValue) -> ir.Value:
     return flag.cast("int64")
 
 
-def _typed(name: str, spec: TableSpec, raw: ir.Table) -> ir.Table:
+def _typed(name: str, spec: TableSpec, raw: ir.Table, decimal_ids: set[str]) -> ir.Table:
     """The used table of a source table that had no rejects: its typed view, read lazily from the source."""
-    view, _rules, _raw_of = _row_rules(name, spec, raw, {})
+    view, _rules, _raw_of = _row_rules(name, spec, raw, _Checks(pd.Timestamp.now(), set(decimal_ids)))
     return view.select(*_used_columns(spec, raw))
 
 
@@ -443,7 +523,8 @@ def _no_rejects(raw: ir.Table) -> ir.Table:
     return raw.filter(ibis.literal(False)).mutate(_reason=ibis.literal(""))
 
 
-def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str) -> Dataset:
+def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str,
+                   as_of: pd.Timestamp) -> Dataset:
     used: dict[str, ir.Table] = {}
     rejects: dict[str, ir.Table] = {}
     for row in manifest["report"]:
@@ -452,7 +533,7 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
             used[name] = con.read_parquet(entry / f"{name}.used.parquet", table_name=f"used_{name}")
             rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
         else:
-            used[name] = _typed(name, CONTRACT[name], raw[name])
+            used[name] = _typed(name, CONTRACT[name], raw[name], set(manifest.get("decimal_ids", [])))
             rejects[name] = _no_rejects(raw[name])
     return Dataset(
         tables=used, rejects=rejects,
@@ -460,7 +541,7 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
         problems=pd.DataFrame(manifest["problems"],
                               columns=["table", "column", "rule", "rows", "example", "description"]),
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=manifest["notes"],
-        snapshot=entry, reused=True,
+        snapshot=entry, reused=True, as_of=as_of,
     )
 
 
@@ -470,6 +551,8 @@ def load(
     backend: Any = None,
     memory_limit: str | None = "3GB",
     cache: bool | str | Path = True,
+    as_of: str | pd.Timestamp | None = None,
+    mapping: str | Path | Mapping[str, Any] | ColumnMapping | None = None,
 ) -> Dataset:
     """Load and validate the engagement tables.
 
@@ -493,6 +576,16 @@ def load(
         :func:`~engagement.data._snapshot.default_cache_dir`, a path names the
         folder, False always validates. ``Dataset.reused`` says which happened;
         report, problems and tables are the same either way.
+    as_of : str or Timestamp, optional
+        When the data was extracted: a row with any timestamp later than this is
+        rejected (``after_as_of_<column>``: an order dated 2999 is a typing error,
+        not a forecast). Naive values are UTC. Default: the time of the load.
+    mapping : path, dict or ColumnMapping, optional
+        A column mapping (see :mod:`engagement.data.mapping`) for exports that do
+        not carry the contract's names: which file holds each table and how its
+        columns become the contract's. Its file names are relative to ``source``
+        (a folder), or to the mapping file's own folder when ``source`` is None.
+        Tables it does not name are read from ``source`` as usual.
 
     Returns
     -------
@@ -501,8 +594,9 @@ def load(
     Raises
     ------
     ContractError
-        Listing every hard problem (unreadable file, missing required column or
-        table ``customers``, mixed time zones) with table, column, rows and an example.
+        Listing every hard problem (unreadable or empty file, missing required
+        column, no or an empty ``customers`` table) with table, column, rows and
+        an example.
 
     Examples
     --------
@@ -520,45 +614,75 @@ def load(
     con = _connect(backend, memory_limit)
     problems: list[dict] = []
     notes: list[str] = []
+    checks = _Checks(_as_of(as_of))
+    spec_map = None if mapping is None else (mapping if isinstance(mapping, ColumnMapping) else read_mapping(mapping))
     if source is None:
-        source = default_demo_path()
+        if spec_map is not None and isinstance(mapping, str | Path):
+            source = Path(mapping).resolve().parent
+        else:
+            source = default_demo_path()
     snapshot: tuple[Path, str] | None = None
+    if spec_map is not None and isinstance(source, Mapping):
+        raise ValueError("a mapping reads files: give a folder as the source, not DataFrames")
     if isinstance(source, Mapping):
         label = "in-memory DataFrames"
-        raw = _read_frames(con, source, problems)
+        raw = _read_frames(con, source, problems, notes)
     else:
         path = Path(source)
         label = path.name
         if path.is_dir():
-            raw = _read_directory(con, path, problems, notes)
+            mapped: tuple[set[str], set[str]] = (set(), set())
+            if spec_map is not None:
+                mapped = (set(spec_map.tables), {t.file for t in spec_map.tables.values() if t.file})
+            raw = _read_directory(con, path, problems, notes, mapped)
+            if spec_map is not None and not problems:
+                raw.update(apply_mapping(con, spec_map, path, notes))
             if cache is not False and backend is None and not problems:
                 from engagement import __version__
 
                 cache_dir = _snapshot.default_cache_dir() if cache is True else Path(cache)
-                snapshot = (cache_dir, _snapshot.snapshot_key(path, __version__))
+                # an explicit as-of time is part of the key; with the default (now), an outcome stays valid
+                # while it rejected nothing as later than its as-of time (time only moves forward)
+                salt = "as_of=now" if as_of is None else f"as_of={checks.as_of.isoformat()}"
+                if spec_map is not None:
+                    salt += f"|mapping={spec_map.digest()}|" + "|".join(
+                        _snapshot.file_digest(path / t.file) for t in spec_map.tables.values() if t.file)
+                snapshot = (cache_dir, _snapshot.snapshot_key(path, f"{__version__}|{salt}"))
                 hit = _snapshot.read_entry(*snapshot)
-                if hit is not None and set(r["table"] for r in hit[1]["report"]) <= set(raw):
-                    return _from_snapshot(con, raw, hit[0], hit[1], label)
+                if (hit is not None and set(r["table"] for r in hit[1]["report"]) <= set(raw)
+                        and (as_of is not None or not any(p["rule"].startswith("after_as_of_")
+                                                          for p in hit[1]["problems"]))):
+                    return _from_snapshot(con, raw, hit[0], hit[1], label, checks.as_of)
+        elif spec_map is not None:
+            raise ValueError(f"a mapping reads files from a folder; {path} is not one")
         elif path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             raw = _read_duckdb(con, path, problems)
         else:
             raise ContractError([_problem("*", "*", "no_source", None, str(path),
                                           "not a directory of Parquet/CSV files nor a DuckDB file")])
     if "customers" not in raw and not any(p["table"] == "customers" for p in problems):
-        problems.append(_problem("customers", "*", "missing_table", None, None,
-                                 "every dataset needs the customers table (ids, sign-up dates)"))
+        folder = None if isinstance(source, Mapping) or not Path(source).is_dir() else Path(source)
+        if folder is not None and not raw:
+            looked = "; ".join(f"{n}.parquet or {n}.csv" for n in CONTRACT)
+            problems.append(_problem("*", "*", "no_tables", None, None,
+                                     f"no table files in {folder}: looked for {looked}"))
+        else:
+            where = "" if folder is None else f" (customers.parquet or customers.csv) in {folder}"
+            problems.append(_problem("customers", "*", "missing_table", None, None,
+                                     f"every dataset needs the customers table{where}: ids, sign-up dates"))
     ordered = ["customers"] + sorted(n for n in raw if n != "customers")
-    structurally_ok = {n: _structure(n, CONTRACT[n], raw[n], problems, notes) for n in ordered if n in raw}
+    structurally_ok = {n: _structure(n, CONTRACT[n], raw[n], problems, notes, checks.decimal_ids)
+                       for n in ordered if n in raw}
     if problems:
         raise ContractError(problems)
-    used: dict[str, ir.Table] = {}
+    used = checks.used
     rejects: dict[str, ir.Table] = {}
     flagged: dict[str, ir.Table] = {}
     summaries, row_problems = [], []
     for name in ordered:
         if name not in raw or not structurally_ok[name]:
             continue
-        good, bad, summary, probs, cached = _validate_table(name, CONTRACT[name], raw[name], used)
+        good, bad, summary, probs, cached = _validate_table(name, CONTRACT[name], raw[name], checks)
         used[name], rejects[name] = good, bad
         if cached is not None:
             flagged[name] = cached
@@ -573,7 +697,8 @@ def load(
                 con.to_parquet(used[name], folder / f"{name}.used.parquet")
                 con.to_parquet(rejects[name], folder / f"{name}.rejects.parquet")
 
-        manifest = {"report": summaries, "problems": row_problems, "notes": notes}
+        manifest = {"report": summaries, "problems": row_problems, "notes": notes,
+                    "decimal_ids": sorted(checks.decimal_ids)}
         entry = _snapshot.write_entry(*snapshot, manifest, write_tables)
         if entry is not None and flagged:
             # read the stored used rows from now on and free the in-memory flagged copies
@@ -584,8 +709,22 @@ def load(
     return Dataset(
         tables=used, rejects=rejects, report=report, problems=problem_frame,
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
-        snapshot=entry,
+        snapshot=entry, as_of=checks.as_of,
     )
+
+
+def _as_of(value: str | pd.Timestamp | None) -> pd.Timestamp:
+    """The as-of time as naive UTC (aware values converted), to the second; now when None."""
+    if value is None:
+        return pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"as_of={value!r} is not a date or time (e.g. 2024-12-31 or 2024-12-31T23:59:59Z)"
+                         ) from err
+    if ts is pd.NaT:
+        raise ValueError(f"as_of={value!r} is not a date or time")
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
 #: What every function that reads data accepts: a loaded Dataset, DataFrames by table name, or a path.

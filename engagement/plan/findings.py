@@ -16,7 +16,7 @@ import pandas as pd
 
 from engagement import catalog
 from engagement.analysis.relations import VARIABLE_METRIC
-from engagement.present import format_money, format_q, format_value
+from engagement.present import format_money, format_q, format_value, level_label
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
 
@@ -137,6 +137,7 @@ def findings(
     alpha: float = 0.05,
     figure_gap_ratio: float = 1.5,
     metrics: list[str] | None = None,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Turn the analysis results into ranked findings.
 
@@ -161,6 +162,8 @@ def findings(
         many times the median of the others is a finding.
     metrics : list of str, optional
         Restrict to these metrics (relationships are kept when they involve one).
+    confidence : float, default 0.95
+        The level of the intervals in ``changes``, ``segments`` and ``relations``, as the sentences state it.
 
     Returns
     -------
@@ -197,7 +200,7 @@ def findings(
         return pd.DataFrame(columns=FINDING_COLUMNS)
     out = _one_per_effect(pd.DataFrame(rows))
     out["metric_name"] = out.metric.map(_name)
-    described = [_describe(r, table, clv_by_segment) for r in out.itertuples()]
+    described = [_describe(r, table, clv_by_segment, level_label(confidence)) for r in out.itertuples()]
     for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score"):
         out[col] = [d[col] for d in described]
     return _rank(out)
@@ -305,9 +308,9 @@ def _one_per_effect(out: pd.DataFrame) -> pd.DataFrame:
     return out[~repeat].reset_index(drop=True)
 
 
-def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None) -> dict[str, Any]:
+def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str = "95%") -> dict[str, Any]:
     """A finding's sentence, direction, money impact, severity and ranking score."""
-    sentence, direction, change = _sentence(r)
+    sentence, direction, change = _sentence(r, level)
     impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
         else (math.nan, "a relationship, not a movement")
     if not math.isnan(impact) and direction == "worse":
@@ -335,9 +338,9 @@ def _rank(out: pd.DataFrame) -> pd.DataFrame:
     return out[FINDING_COLUMNS].reset_index(drop=True)
 
 
-def _sentence(r: pd.Series) -> tuple[str, str, str]:
+def _sentence(r: pd.Series, level: str = "95%") -> tuple[str, str, str]:
     name, scope, unit = _name(r.metric), _scope(r.segment, r.segment_value), r.unit
-    ci = "" if pd.isna(r.ci_low) else f", 95% CI {_delta(r.ci_low, unit)} to {_delta(r.ci_high, unit)}"
+    ci = "" if pd.isna(r.ci_low) else f", {level} CI {_delta(r.ci_low, unit)} to {_delta(r.ci_high, unit)}"
     if r.kind in ("change_vs_previous", "change_vs_last_year"):
         verb = "rose" if r.effect > 0 else "fell"
         direction = _better(r.metric, r.effect)
@@ -363,11 +366,11 @@ def _sentence(r: pd.Series) -> tuple[str, str, str]:
         direction = _better(r.metric, r.effect)
         side = "above" if r.effect > 0 else "below"
         text = (f"{name} is {format_value(r.value, unit)} in {r.period}, {side} its target of "
-                f"{format_value(r.reference, unit)} (the whole 95% interval is {side} it)")
+                f"{format_value(r.reference, unit)} (the whole {level} interval is {side} it)")
         return text, direction, side
     kind = "positive" if r.effect > 0 else "negative"
     text = (f"Customers' {name} and {_name(r.other_metric)} move together ({kind} rank correlation rho {r.effect:+.2f}, "
-            f"95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {format_q(r.q_value)})")
+            f"{level} CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {format_q(r.q_value)})")
     return text, "neutral", kind
 
 
