@@ -47,7 +47,13 @@ def test_every_notebook_parameter_is_a_report_parameter_with_the_same_default():
 
 def test_shared_parameters_reach_every_notebook_that_uses_them():
     declared = {nb.stem: set(pm.inspect_notebook(str(nb))) for nb in notebook_paths()}
-    assert [nb for nb, names in declared.items() if "confidence" in names] == ["03_measure", "04_analyse"]
+    # 05 states the level of the intervals its findings quote
+    assert [nb for nb, names in declared.items() if "confidence" in names] == ["03_measure", "04_analyse",
+                                                                               "05_interpret"]
+    # every notebook that loads the data reads it through the same column mapping
+    loads = [nb.stem for nb in notebook_paths() if "eg.load(data_source, mapping=mapping)" in nb.read_text()]
+    assert [nb for nb, names in declared.items() if {"data_source", "mapping"} <= names] == loads == [
+        "01_define", "02_select", "03_measure", "04_analyse"]
     assert {"fiscal_start_month", "period"} <= declared["03_measure"] & declared["04_analyse"]
     assert "alpha" in declared["04_analyse"] & declared["05_interpret"]  # significance is decided once, in 04
 
