@@ -162,7 +162,11 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     facts["fw_n"] = fw_ok.astype(int)
     facts["fw_engaged"] = (fw_ok & (facts["fw_days"] >= 2)).astype(int)
     facts["referred_new"] = ((facts["referred"] > 0) & (facts["new"] == 1)).astype(int)
-    sums = ["at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
+    # customer-level moments for AOV's ratio estimator over customers
+    facts["buyers"] = (facts["n_orders"] > 0).astype(int)
+    facts["c_yy"], facts["c_xx"] = facts["revenue"] ** 2, facts["n_orders"] ** 2
+    facts["c_xy"] = facts["n_orders"] * facts["revenue"]
+    sums = ["buyers", "c_yy", "c_xx", "c_xy", "at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
             "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
             "ces_sum", "ces_sq",
             "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
@@ -245,6 +249,17 @@ def _t_from_moments(n: float, total: float, total_sq: float) -> tuple[float, flo
     return se, mean - half, mean + half
 
 
+def _ratio_over_customers(n: float, y: float, x: float, yy: float, xx: float, xy: float
+                          ) -> tuple[float, float, float]:
+    """sum(y) / sum(x) over n customers, linearised: var = sum((y - R x)^2) n / ((n - 1) X^2), t on n - 1."""
+    if n < 2 or not x:
+        return NAN, NAN, NAN
+    r = y / x
+    se = np.sqrt(max(yy - 2 * r * xy + r * r * xx, 0.0) * n / ((n - 1) * x * x))
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    return se, r - half, r + half
+
+
 def _t_from_values(x: np.ndarray) -> tuple[float, float, float]:
     if len(x) < 2:
         return NAN, NAN, NAN
@@ -306,7 +321,7 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "retention_rate": (_ratio(r["retained"], r["at_start"]), r["at_start"]),
         "new_customers": (r["new"], r["new"]), "active_customers": (r["active"], r["active"]),
         "orders": (r["n_orders"], r["n_orders"]), "revenue": (r["revenue"], r["n_orders"]),
-        "aov": (_ratio(r["revenue"], r["n_orders"]), r["n_orders"]),
+        "aov": (_ratio(r["revenue"], r["n_orders"]), r["buyers"]),
         "purchase_frequency": (_ratio(r["n_orders"], r["active"]), r["active"]),
         "clv": (_clv(r), 0 if np.isnan(_clv(r)) else 1),
         "nps": (100 * _ratio(r["nps_pro"] - r["nps_det"], nps_n), nps_n),
@@ -331,7 +346,7 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
     }
     intervals = {
         "churn_rate": _wilson(r["lost"], r["at_start"]), "retention_rate": _wilson(r["retained"], r["at_start"]),
-        "aov": _t_from_moments(r["n_orders"], r["revenue"], r["revenue_sq"]),
+        "aov": _ratio_over_customers(r["buyers"], r["revenue"], r["n_orders"], r["c_yy"], r["c_xx"], r["c_xy"]),
         "nps": _nps(r["nps_pro"], r["nps_det"], nps_n), "csat": _wilson(r["csat_top2"], r["csat_n"]),
         "csat_mean": _t_from_moments(r["csat_n"], r["csat_sum"], r["csat_sq"]),
         "ces": _t_from_moments(r["ces_n"], r["ces_sum"], r["ces_sq"]),

@@ -20,9 +20,10 @@ from engagement.measure import measure, measure_series, rfm_summary
 from engagement.measure.customers import customer_summary, lifetimes
 
 
-def _row(metric, value, n, se=np.nan, numerator=np.nan, denominator=np.nan, unit="fraction", method=""):
+def _row(metric, value, n, se=np.nan, numerator=np.nan, denominator=np.nan, unit="fraction", method="", kind=None):
     return pd.Series({"metric": metric, "value": value, "n": n, "se": se, "numerator": numerator,
-                      "denominator": denominator, "unit": unit, "method": method})
+                      "denominator": denominator, "unit": unit, "method": method,
+                      **({} if kind is None else {"kind": kind, "sampled": True})})
 
 
 # --- independent computations ----------------------------------------------------------------
@@ -43,8 +44,9 @@ def test_welch_from_summaries_equals_scipy_on_raw_data():
     rng = np.random.default_rng(4)
     x, y = rng.gamma(4, 15, 300), rng.gamma(4, 17, 250)
     a, b = eg.average_order_value(x), eg.average_order_value(y)
-    res = difference_test(_row("aov", a.value, a.n, a.se, unit="currency"),
-                          _row("aov", b.value, b.n, b.se, unit="currency"))
+    # independent values (one order per customer, as the metric function assumes): a plain mean
+    res = difference_test(_row("aov", a.value, a.n, a.se, unit="currency", kind="mean"),
+                          _row("aov", b.value, b.n, b.se, unit="currency", kind="mean"))
     assert res["p_value"] == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue, rel=1e-9)
 
 

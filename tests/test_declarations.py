@@ -142,7 +142,7 @@ def test_segment_tests_pool_by_kind_and_skip_what_cannot_be_pooled(table):
     seg = segment_tests(table)
     tested = seg[seg.p_value.notna()]
     kinds = set(tested.metric.map(lambda m: DECLARATIONS[m].kind))
-    assert kinds <= {"proportion", "net_score", "mean"}
+    assert kinds <= {"proportion", "net_score", "mean", "clustered_mean"}  # AOV: pooled totals over customers
     # medians (support times) are measured per plan but not poolable from their summaries
     med = seg[seg.metric == "first_response_time"]
     assert len(med) and med.p_value.isna().all()

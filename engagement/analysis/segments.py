@@ -13,10 +13,11 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from engagement.analysis.trends import correct, difference_test, figure_kind
 
-__all__ = ["segment_tests"]
+__all__ = ["segment_tests", "apart_from_rest", "shift_share"]
 
 
 def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
@@ -37,6 +38,13 @@ def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
         pro = ((v + both) / 2 * rows.n).sum() / n
         det = ((both - v) / 2 * rows.n).sum() / n
         out.update(value=100 * (pro - det), se=100 * math.sqrt(max(pro + det - (pro - det) ** 2, 0) / n))
+    elif kind == "clustered_mean":
+        pooled = _pooled(kind, *(rows[c].to_numpy(dtype=float, na_value=np.nan)
+                                 for c in ("value", "se", "n", "numerator", "denominator")))
+        if pooled is None:
+            return None
+        out.update(value=pooled[0], se=math.sqrt(pooled[1]), numerator=float(rows.numerator.sum()),
+                   denominator=float(rows.denominator.sum()))
     elif kind == "mean":
         total = (rows.value * rows.n).sum()
         sumsq = ((rows.se**2 * rows.n) * (rows.n - 1) + rows.n * rows.value**2).sum()
@@ -102,3 +110,203 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
     return out.reset_index(drop=True)
+
+
+def _share_variance(k: float, d: float) -> float:
+    """Variance of a share k / d with one success and one failure added (Agresti-Caffo): a share of 0 or 1
+    in a small group is not taken as exact."""
+    p = (k + 1) / (d + 2)
+    return p * (1 - p) / (d + 2)
+
+
+def _pooled(kind: str, value: np.ndarray, se: np.ndarray, n: np.ndarray, num: np.ndarray,
+            den: np.ndarray) -> tuple[float, float] | None:
+    """(value, variance) of several segment values pooled, as :func:`_pool` does, on arrays."""
+    keep = ~np.isnan(value) & (n > 0)
+    value, se, n, num, den = value[keep], se[keep], n[keep], num[keep], den[keep]
+    if not len(value):
+        return None
+    total = float(n.sum())
+    if kind == "proportion":
+        k, d = float(num.sum()), float(den.sum())
+        if not d or np.isnan(k):
+            return None
+        return k / d, _share_variance(k, d)
+    if kind == "net_score":
+        v, s = value / 100, se / 100
+        both = s**2 * n + v**2
+        pro, det = float(((v + both) / 2 * n).sum() / total), float(((both - v) / 2 * n).sum() / total)
+        return 100 * (pro - det), 100**2 * max(pro + det - (pro - det) ** 2, 0) / total
+    if kind == "clustered_mean" and total > 1:
+        # a ratio of totals over customers (AOV): pooled totals; the within-value sums of squared residuals
+        # add up (ss = var x X^2 x (n - 1) / n); the spread between the pooled values' own ratios is left out
+        x = float(den.sum())
+        if not x:
+            return None
+        ss = float((se**2 * den**2 * (n - 1) / n).sum())
+        return float(num.sum()) / x, ss * total / ((total - 1) * x**2)
+    if kind == "mean" and total > 1:
+        mean = float((value * n).sum() / total)
+        sumsq = float(((se**2 * n) * (n - 1) + n * value**2).sum())
+        return mean, max((sumsq - total * mean**2) / (total - 1), 0.0) / total
+    return None
+
+
+def _group_estimates(g: pd.DataFrame, kind: str, overall: tuple[float, float, float] | None
+                     ) -> dict[str, tuple[tuple[float, float, float] | None, tuple[float, float] | None]]:
+    """For each segment value of one period, segment and metric: its own (value, variance, n) and the rest's
+    (value, variance), pooled from the other values where the kind allows, else approximated from the whole
+    base (all = w x segment + (1 - w) x rest, for medians and ratios)."""
+    names = g.segment_value.astype(str).to_numpy()
+    cols = {c: g[c].to_numpy(dtype=float, na_value=np.nan) if c in g else np.full(len(g), np.nan)
+            for c in ("value", "se", "n", "numerator", "denominator")}
+    out = {}
+    for j, name in enumerate(names):
+        v, se, n = cols["value"][j], cols["se"][j], cols["n"][j]
+        own = None if np.isnan(v) or np.isnan(se) or not n else (float(v), float(se) ** 2, float(n))
+        if own is not None and kind == "proportion" and not np.isnan(cols["numerator"][j]) \
+                and cols["denominator"][j] > 0:
+            own = (own[0], _share_variance(cols["numerator"][j], cols["denominator"][j]), own[2])
+        others = np.arange(len(names)) != j
+        rest = _pooled(kind, *(cols[c][others] for c in ("value", "se", "n", "numerator", "denominator")))
+        if rest is None and own is not None and overall is not None and overall[2] > own[2]:
+            w = own[2] / overall[2]
+            rest = ((overall[0] - w * own[0]) / (1 - w), max((overall[1] - w**2 * own[1]) / (1 - w) ** 2, 0.0))
+        out[name] = (own, rest)
+    return out
+
+
+def apart_from_rest(changes: pd.DataFrame, table: pd.DataFrame, *, alpha: float = 0.05,
+                    min_n: int = 30) -> pd.DataFrame:
+    """Did each segment value change differently from the rest of the customers? (a difference in differences)
+
+    For every segment row of ``changes`` (:func:`~engagement.analysis.change_tests`), the
+    same comparison for the customers outside that value (the other values pooled,
+    as :func:`segment_tests` does) and the test of segment change minus rest
+    change: z = (d_seg - d_rest) / sqrt(var of the four estimates), the two groups
+    and the two periods taken as independent (conservative where the same
+    customers appear in both periods); shares' variances add one success and one
+    failure to each group (Agresti-Caffo). For medians and ratios, which cannot be
+    pooled from their summaries, the rest is approximated from the whole base:
+    all = w x segment + (1 - w) x rest, w the segment's share of the observations.
+    All these tests are corrected together (Benjamini-Hochberg). A segment value
+    with fewer than ``min_n`` observations in either period is not tested (a share
+    of 0 of 4 has no variance to speak of).
+
+    A segment whose change is not apart from the rest's is the overall change
+    seen in that segment's customers, and is not a finding of its own.
+
+    Returns
+    -------
+    DataFrame
+        ``changes`` with ``rest_change``, ``vs_rest``, ``vs_rest_p``, ``vs_rest_q``
+        and ``apart`` (NaN / False for the overall rows).
+    """
+    out = changes.copy()
+    for col in ("rest_change", "vs_rest", "vs_rest_p"):
+        out[col] = np.nan
+    needed = ["period_role", "segment", "segment_value", "metric", "value", "se", "n", "numerator", "denominator",
+              "method", "kind"]
+    ok = table.loc[table.status == "ok", [c for c in needed if c in table.columns]]
+    roles = {"previous period": "previous", "a year earlier": "year_ago"}
+    groups = {k: g for k, g in ok.groupby(["period_role", "segment", "metric"], sort=True)}
+    overall = {k: g for k, g in ok[ok.segment == "all"].groupby(["period_role", "metric"], sort=True)}
+    memo: dict[tuple, dict] = {}
+
+    def estimates(role: str, segment: str, metric: str, value: str) -> tuple:
+        key = (role, segment, metric)
+        if key not in memo:
+            g = groups.get(key)
+            if g is None:
+                memo[key] = {}
+            else:
+                kind, _ = figure_kind({"metric": metric, "kind": g.kind.iloc[0] if "kind" in g else None})
+                base = overall.get((role, metric))
+                whole = None
+                if base is not None and len(base) and not pd.isna(base.value.iloc[0]) \
+                        and not pd.isna(base.se.iloc[0]) and base.n.iloc[0]:
+                    whole = (float(base.value.iloc[0]), float(base.se.iloc[0]) ** 2, float(base.n.iloc[0]))
+                memo[key] = _group_estimates(g, kind, whole)
+        return memo[key].get(str(value), (None, None))
+
+    for i, r in enumerate(out.itertuples()):
+        if r.segment == "all" or pd.isna(r.p_value) or r.comparison not in roles:
+            continue
+        own1, rest1 = estimates("current", r.segment, r.metric, r.segment_value)
+        own0, rest0 = estimates(roles[r.comparison], r.segment, r.metric, r.segment_value)
+        if None in (own1, rest1, own0, rest0) or min(own1[2], own0[2]) < min_n:
+            continue
+        d_seg, d_rest = own1[0] - own0[0], rest1[0] - rest0[0]
+        var = own1[1] + own0[1] + rest1[1] + rest0[1]
+        diff = d_seg - d_rest
+        p = (1.0 if diff == 0 else 0.0) if var <= 0 else float(2 * stats.norm.sf(abs(diff) / math.sqrt(var)))
+        out.iloc[i, out.columns.get_loc("rest_change")] = d_rest
+        out.iloc[i, out.columns.get_loc("vs_rest")] = diff
+        out.iloc[i, out.columns.get_loc("vs_rest_p")] = p
+    out["vs_rest_q"] = correct(out["vs_rest_p"], alpha)
+    out["apart"] = out["vs_rest_q"] < alpha
+    return out
+
+
+def shift_share(table: pd.DataFrame, *, metric: str, segment: str, against: str = "previous") -> pd.DataFrame:
+    """Each segment value's part in the overall change of a share or a mean: its rate change and its mix change.
+
+    With w the value's share of the denominator (customers at the start for
+    churn, respondents for CSAT, orders for AOV) and v its figure, the overall
+    figure is sum(w v), and its change splits exactly (midpoint weights) into
+
+    * rate: (w1 + w0) / 2 x (v1 - v0), the value's own figure moving;
+    * mix: (v1 + v0) / 2 x (w1 - w0), the value's weight in the base moving;
+
+    summed over the values, rate + mix is the overall change when the values
+    partition the base. ``against`` is ``"previous"`` or ``"year_ago"``.
+
+    Returns
+    -------
+    DataFrame
+        ``segment_value, weight, reference_weight, value, reference, rate, mix,
+        contribution`` (contribution = rate + mix), the largest (in size) first;
+        empty when the metric is not a share or a mean.
+
+    Examples
+    --------
+    Churn 10% -> 20% in basic (half the customers, then half again), premium flat at 4%:
+
+    >>> import pandas as pd
+    >>> from engagement.analysis.segments import shift_share
+    >>> rows = [("current", "basic", 0.20, 100), ("current", "premium", 0.04, 100),
+    ...         ("previous", "basic", 0.10, 100), ("previous", "premium", 0.04, 100)]
+    >>> t = pd.DataFrame([{"period_role": r, "segment": "plan", "segment_value": v, "metric": "churn_rate",
+    ...                    "value": x, "n": n, "denominator": n, "kind": "proportion", "status": "ok"}
+    ...                   for r, v, x, n in rows])
+    >>> s = shift_share(t, metric="churn_rate", segment="plan")
+    >>> s[["segment_value", "rate", "mix", "contribution"]].round(3).values.tolist()
+    [['basic', 0.05, 0.0, 0.05], ['premium', 0.0, 0.0, 0.0]]
+    """
+    d = table[(table.metric == metric) & (table.segment == segment) & (table.status == "ok")]
+    cols = ["segment_value", "weight", "reference_weight", "value", "reference", "rate", "mix", "contribution"]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    kind, _ = figure_kind(d.iloc[0].to_dict())
+    if kind not in ("proportion", "mean", "clustered_mean"):
+        return pd.DataFrame(columns=cols)
+    size = "n" if kind == "mean" else "denominator"  # orders, not customers, weigh AOV
+    now = d[d.period_role == "current"].set_index("segment_value")
+    ref = d[d.period_role == against].set_index("segment_value")
+    values = sorted(set(now.index) | set(ref.index))
+    w1 = now[size].reindex(values).fillna(0.0)
+    w0 = ref[size].reindex(values).fillna(0.0)
+    if not w1.sum() or not w0.sum():
+        return pd.DataFrame(columns=cols)
+    w1, w0 = w1 / w1.sum(), w0 / w0.sum()
+    v1, v0 = now.value.reindex(values), ref.value.reindex(values)
+    # a value absent in one period has no figure there: its own rate cannot move, only its weight
+    v1, v0 = v1.fillna(v0), v0.fillna(v1)
+    rate = (w1 + w0) / 2 * (v1 - v0)
+    mix = (v1 + v0) / 2 * (w1 - w0)
+    out = pd.DataFrame({"segment_value": values, "weight": w1.to_numpy(), "reference_weight": w0.to_numpy(),
+                        "value": v1.to_numpy(), "reference": v0.to_numpy(), "rate": rate.to_numpy(),
+                        "mix": mix.to_numpy(), "contribution": (rate + mix).to_numpy()})
+    out["_size"] = out.contribution.abs()
+    return out.sort_values(["_size", "segment_value"], ascending=[False, True], kind="stable").drop(
+        columns="_size").reset_index(drop=True)

@@ -130,7 +130,9 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
     DataFrame
         ``segment, segment_value, metric, comparison, period, against, value,
         reference, difference, ci_low, ci_high, relative_change, p_value, test,
-        q_value, significant``.
+        q_value, significant``, and for segment rows whether the segment changed
+        apart from the rest of the customers (``rest_change, vs_rest, vs_rest_p,
+        vs_rest_q, apart``: :func:`~engagement.analysis.segments.apart_from_rest`).
 
     Examples
     --------
@@ -169,6 +171,9 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
         return out.assign(q_value=pd.Series(dtype="float64"), significant=pd.Series(dtype="bool"))
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
+    from engagement.analysis.segments import apart_from_rest  # segments builds on this module's tests
+
+    out = apart_from_rest(out, table, alpha=alpha)
     return out.sort_values(["metric", "segment", "segment_value", "comparison"], kind="stable").reset_index(drop=True)
 
 

@@ -27,7 +27,7 @@ Examples
 >>> from engagement.measure.declarations import DECLARATIONS
 >>> d = DECLARATIONS["aov"]
 >>> d.kind, d.sampled, d.needs, d.unit
-('mean', True, ('orders',), 'currency')
+('clustered_mean', True, ('orders',), 'currency')
 >>> DECLARATIONS["stickiness"].sampled
 False
 """
@@ -42,7 +42,7 @@ from typing import Any
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, mean_from_moments, proportion_result
+from engagement.intervals import NAN, mean_from_moments, proportion_result, ratio_from_moments
 from engagement.measure.facts import calendar_weeks
 from engagement.measure.periods import Period
 
@@ -230,9 +230,12 @@ _LIST: list[Measured] = [
        lambda s: _count("orders", int(s("n_orders")), "orders placed in the period")),
     _d("revenue", "population_figure", "currency", _ORDERS, ("revenue", "n_orders"),
        lambda s: _figure("revenue", float(s("revenue")), "sum of order revenue", "currency", int(s("n_orders")))),
-    _d("aov", "mean", "currency", _ORDERS, ("n_orders", "revenue", "revenue_sq"),
-       lambda s: mean_from_moments("aov", int(s("n_orders")), s("revenue"), s("revenue_sq"), confidence=s.confidence,
-                                   unit="currency", method="mean revenue per order")),
+    # orders cluster in customers (a big spender places many big orders): the ratio estimator over customers
+    _d("aov", "clustered_mean", "currency", _ORDERS,
+       ("revenue", "n_orders", "buyers", "cust_rev_sq", "cust_orders_sq", "cust_orders_rev"),
+       lambda s: ratio_from_moments("aov", int(s("buyers")), s("revenue"), s("n_orders"), s("cust_rev_sq"),
+                                    s("cust_orders_sq"), s("cust_orders_rev"), confidence=s.confidence,
+                                    unit="currency", method="mean revenue per order, clustered by customer")),
     _d("purchase_frequency", "population_figure", "ratio", _ORDERS, ("n_orders", "active"),
        lambda s: M.purchase_frequency(int(s("n_orders")), int(s("active"))) if s("active")
        else _nan("purchase_frequency", "ratio")),

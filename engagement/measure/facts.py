@@ -228,6 +228,10 @@ def segment_sums(facts: ir.Table, wide: ir.Table, segments: list[str], fw_min: i
     aggs["customers"] = j.count()
     if "n_orders" in facts.columns:
         aggs["buyers"] = _i(j.n_orders > 0).sum()
+        # customer-level moments of orders and revenue: AOV's interval clusters the orders in their customers
+        aggs["cust_rev_sq"] = _xsum(j.revenue * j.revenue)
+        aggs["cust_orders_sq"] = _xsum(j.n_orders * j.n_orders)
+        aggs["cust_orders_rev"] = _xsum(j.n_orders * j.revenue)
     if "n_events" in facts.columns:
         aggs["users_at_start"] = _i((j.n_events > 0) & (j.at_start == 1)).sum()
     engaged = ibis.literal(False)

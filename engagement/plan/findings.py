@@ -207,20 +207,32 @@ def findings(
 
 
 def _changes(changes: pd.DataFrame, alpha: float) -> list[dict]:
+    """Significant changes; a segment's only when it changed apart from the rest of the customers (its own
+    difference-in-differences test, ``apart`` of :func:`~engagement.analysis.change_tests`): otherwise it is the
+    overall change seen in that segment's customers."""
     rows = []
     for r in changes[changes.significant & (changes.q_value < alpha)].itertuples() if len(changes) else []:
+        apart = getattr(r, "apart", True)
+        if r.segment != "all" and not (isinstance(apart, bool | np.bool_) and bool(apart)):
+            continue
         kind = "change_vs_previous" if r.comparison == "previous period" else "change_vs_last_year"
         rows.append({"metric": r.metric, "kind": kind, "period": r.period, "segment": r.segment,
                      "segment_value": r.segment_value, "value": r.value, "reference": r.reference,
                      "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
-                     "p_value": r.p_value, "q_value": r.q_value, "against": r.against})
+                     "p_value": r.p_value, "q_value": r.q_value, "against": r.against,
+                     "rest_change": getattr(r, "rest_change", math.nan)})
     return rows
+
+
+#: segment columns whose gaps are findings elsewhere: value tiers are cut by last year's spending, so a gap
+#: across them is the metric's relationship with spending, which the customer-level relationships test
+RELATIONSHIP_SEGMENTS = {"value_tier"}
 
 
 def _gaps(segments: pd.DataFrame, alpha: float) -> list[dict]:
     rows = []
     for r in segments[segments.significant & (segments.q_value < alpha)].itertuples() if len(segments) else []:
-        if (r.metric, r.segment) not in TAUTOLOGICAL_GAPS:
+        if (r.metric, r.segment) not in TAUTOLOGICAL_GAPS and r.segment not in RELATIONSHIP_SEGMENTS:
             rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
                          "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
                          "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
@@ -253,7 +265,7 @@ def _levels(current: pd.DataFrame, targets: dict[str, float]) -> list[dict]:
             rows.append({"metric": metric, "kind": "level_vs_target", "period": r.period, "segment": "all",
                          "segment_value": "all", "value": r.value, "reference": target, "effect": r.value - target,
                          "ci_low": r.ci_low - target, "ci_high": r.ci_high - target, "unit": r.unit,
-                         "p_value": math.nan, "q_value": 0.0})
+                         "p_value": math.nan, "q_value": math.nan})
     return rows
 
 
@@ -273,21 +285,40 @@ def _figure_gaps(current: pd.DataFrame, ratio: float) -> list[dict]:
     return rows
 
 
+#: the smallest rank correlation that is a finding: below it a relationship explains under 1% of the variation,
+#: however significant a large sample makes it
+MIN_RHO = 0.1
+
+
 def _relationships(relations: pd.DataFrame | None, alpha: float) -> list[dict]:
+    """Significant customer-level relationships of at least :data:`MIN_RHO`, one finding per metric: its
+    strongest partner not yet covered, with its other partners named (one latent effect shows as many
+    correlations: satisfied customers answer, use and buy more)."""
     rows: list[dict] = []
     if relations is None or not len(relations):
         return rows
+    pairs = []
     for r in relations[relations.significant & (relations.q_value < alpha)].itertuples():
         m1, m2 = VARIABLE_METRIC.get(r.variable), VARIABLE_METRIC.get(r.other)
-        if m1 is None or m2 is None:
+        if m1 is None or m2 is None or abs(r.rho) < MIN_RHO:
             continue
         if {r.variable, r.other} <= EXPOSURE or {r.variable, r.other} in ({"active_days", "churned"},
                                                                           {"spend", "aov"}):
             continue  # by construction: volumes grow with tenure, leavers stop, spend sums the orders AOV averages
-        rows.append({"metric": m1, "kind": "relationship", "period": "", "segment": "all",
+        pairs.append((abs(r.rho), m1, m2, r))
+    covered: set[str] = set()
+    for _size, m1, m2, r in sorted(pairs, key=lambda x: (-x[0], x[1], x[2])):
+        if m1 in covered and m2 in covered:
+            continue
+        first, second = (m1, m2) if m1 not in covered else (m2, m1)
+        also = [b if a == first else a for _s, a, b, _r in sorted(pairs, key=lambda x: (-x[0], x[1], x[2]))
+                if first in (a, b) and {a, b} != {m1, m2}]
+        covered |= {m1, m2}
+        rows.append({"metric": first, "kind": "relationship", "period": "", "segment": "all",
                      "segment_value": "all", "value": r.rho, "reference": 0.0, "effect": r.rho,
                      "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": "rho", "p_value": r.p_value,
-                     "q_value": r.q_value, "other_metric": m2, "n": r.n})
+                     "q_value": r.q_value, "other_metric": second, "n": r.n,
+                     "also": ("; it also moves with " + ", ".join(_name(m) for m in also)) if also else ""})
     return rows
 
 
@@ -305,12 +336,75 @@ def _one_per_effect(out: pd.DataFrame) -> pd.DataFrame:
     same_as_base = np.array([tuple(k) in base_keys for k in sig[["metric", "kind", "_v", "_r"]].to_numpy().tolist()],
                             dtype=bool)
     repeat = (sig.segment != "all").to_numpy() & same_as_base
-    return out[~repeat].reset_index(drop=True)
+    out = out[~repeat].reset_index(drop=True)
+    return _one_gap_per_dimension(_merge_comparisons(out))
+
+
+def _merge_comparisons(out: pd.DataFrame) -> pd.DataFrame:
+    """A change against the previous period and against a year earlier of the same metric and scope are one
+    finding: the previous-period one (or the year's, when only it is significant) with the other as evidence."""
+    out = out.copy()
+    out["also"] = out["also"].fillna("") if "also" in out.columns else ""
+    change = out.kind.isin(["change_vs_previous", "change_vs_last_year"])
+    drop = []
+    for _key, g in out[change].groupby([out.metric.map(catalog.family), "segment", "segment_value"], sort=True):
+        if len(g) < 2:
+            continue
+        g = g.sort_values("kind", key=lambda k: k.map({"change_vs_previous": 0, "change_vs_last_year": 1}))
+        first, other = g.index[0], g.index[1:]
+        for i in other:
+            o = out.loc[i]
+            out.loc[first, "also"] += (f"; against a year earlier ({o.against}): {format_value(o.reference, o.unit)} "
+                                       f"to {format_value(o.value, o.unit)} ({format_q(o.q_value)})"
+                                       if o.kind == "change_vs_last_year" else
+                                       f"; against the previous period ({o.against}): "
+                                       f"{format_value(o.reference, o.unit)} to {format_value(o.value, o.unit)} "
+                                       f"({format_q(o.q_value)})")
+        drop.extend(other)
+    return out.drop(index=drop).reset_index(drop=True)
+
+
+def _one_gap_per_dimension(out: pd.DataFrame) -> pd.DataFrame:
+    """One segment gap per metric and segment column (premium above and basic below the rest are one fact: the
+    metric differs by plan), the largest, naming the other values that differ; and a gap of the same customers
+    under two names (new customers and tenure "new this period") once."""
+    gaps = out[out.kind == "segment_gap"]
+    if gaps.empty:
+        return out
+    drop = []
+    for _key, g in gaps.groupby([gaps.metric.map(catalog.family), "segment"], sort=True):
+        g = g.assign(_size=(g.effect / g.reference.abs().where(g.reference != 0)).abs().fillna(g.effect.abs()))
+        g = g.sort_values(["_size", "segment_value"], ascending=[False, True], kind="stable")
+        first = g.index[0]
+        others = [f"{v} ({format_value(x, u)})" for v, x, u in zip(g.segment_value.iloc[1:], g.value.iloc[1:],
+                                                                     g.unit.iloc[1:], strict=True)]
+        if others:
+            out.loc[first, "also"] += "; also different from the rest: " + ", ".join(others)
+        drop.extend(g.index[1:])
+    return _twins(out.drop(index=drop))
+
+
+def _twins(out: pd.DataFrame) -> pd.DataFrame:
+    """The same customers under two segment names (new customers, and tenure "new this period"; returning
+    customers and the rest of the tenure bands) give the same figures, or mirrored ones: keep the first."""
+    seg = out.segment != "all"
+    pair = [tuple(sorted((round(float(v), 9), round(float(r), 9)))) for v, r in zip(out.value, out.reference,
+                                                                                     strict=True)]
+    key = pd.DataFrame({"metric": out.metric.to_numpy(), "kind": out.kind.to_numpy(), "pair": pair},
+                       index=out.index)
+    twin = seg & key.duplicated(["metric", "kind", "pair"])
+    return out[~twin].reset_index(drop=True)
 
 
 def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str = "95%") -> dict[str, Any]:
     """A finding's sentence, direction, money impact, severity and ranking score."""
     sentence, direction, change = _sentence(r, level)
+    if r.kind in ("change_vs_previous", "change_vs_last_year"):
+        if r.segment != "all" and not pd.isna(getattr(r, "rest_change", math.nan)):
+            sentence += f", while the rest of the customers moved {_delta(r.rest_change, r.unit)}"
+        elif r.segment == "all":
+            sentence += _drivers(table, r)
+    sentence += getattr(r, "also", "") if isinstance(getattr(r, "also", ""), str) else ""
     impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
         else (math.nan, "a relationship, not a movement")
     if not math.isnan(impact) and direction == "worse":
@@ -324,6 +418,36 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
     return {"sentence": sentence, "direction": direction, "change": change, "impact": impact, "impact_basis": basis,
             "severity": _severity(q, rel, impact),
             "score": abs(rel) * (1 - min(q, 1)) * (1.5 if direction == "worse" else 1.0)}
+
+
+#: a segment value is named as the driver of an overall change when its share of the change exceeds its share
+#: of the base by this much (a value holding 30% of the customers and 80% of the change)
+DRIVER_EXCESS = 0.2
+
+
+def _drivers(table: pd.DataFrame, r: Any) -> str:
+    """Where an overall change of a share or a mean comes from (shift-share by each segment column): the segment
+    value whose part of the change most exceeds its part of the base, with its rate and mix parts."""
+    from engagement.analysis.segments import shift_share
+
+    if not len(table) or r.effect == 0 or "segment" not in table.columns:
+        return ""
+    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
+    best = None
+    for segment in sorted(set(table.segment) - {"all"}):
+        parts = shift_share(table, metric=r.metric, segment=segment, against=against)
+        if parts.empty or abs(parts.contribution.sum() - r.effect) > 0.05 * abs(r.effect):
+            continue  # the values do not partition the base (or the figure is not decomposable)
+        top = parts.iloc[0]
+        excess = top.contribution / r.effect - top.weight
+        if excess >= DRIVER_EXCESS and (best is None or excess > best[0]):
+            best = (excess, segment, top)
+    if best is None:
+        return ""
+    _, segment, top = best
+    return (f"; most of it{_scope(segment, str(top.segment_value))} ({_delta(top.contribution, r.unit)} of the "
+            f"{_delta(r.effect, r.unit)}: {_delta(top.rate, r.unit)} from its own rate, "
+            f"{_delta(top.mix, r.unit)} from its share of the base)")
 
 
 def _rank(out: pd.DataFrame) -> pd.DataFrame:
