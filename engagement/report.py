@@ -114,14 +114,15 @@ def _say(progress: bool, text: str) -> None:
         print(text, flush=True)
 
 
-def _merge_html(executed: list[Path], target: Path, title: str) -> None:
-    """One self-contained HTML page of all notebooks: no code, a TOC, images embedded, no CDN."""
+def _merge_html(executed: list[Path], target: Path, title: str, summary: str = "") -> None:
+    """One self-contained HTML page of all notebooks: the executive summary first, then a TOC, no code, images
+    embedded, no CDN."""
     import nbformat
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     cells = []
-    toc = [f"# {title}", "", "## Contents", ""]
+    toc = ["## Contents", ""]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -139,7 +140,9 @@ def _merge_html(executed: list[Path], target: Path, title: str) -> None:
             cells.append(cell)
     merged = nbformat.v4.new_notebook()
     merged.metadata = nbformat.read(executed[0], as_version=4).metadata
-    merged.cells = [nbformat.v4.new_markdown_cell("\n".join(toc)), *cells]
+    head = [f"# {title}", ""] + ([summary, ""] if summary else [])
+    merged.cells = [nbformat.v4.new_markdown_cell("\n".join(head)), nbformat.v4.new_markdown_cell("\n".join(toc)),
+                    *cells]
     c = Config()
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True
@@ -176,6 +179,19 @@ READABLE_CSS = """<style>
   .jp-Cell, .jp-OutputArea, .jp-OutputArea-child { min-width: 0; max-width: 100%; }
   @media (max-width: 600px) { body { padding: 4px; } .jp-Notebook { padding: 0; } }
 </style>"""
+
+
+def _summary(work: Path, period: str) -> str:
+    """The executive summary from the workspace's findings, action plan and data quality ("" without findings)."""
+    import pandas as pd
+
+    from engagement.plan.summary import executive_summary
+
+    if not (work / "findings.parquet").exists():
+        return ""
+    plan = pd.read_parquet(work / "action_plan.parquet") if (work / "action_plan.parquet").exists() else None
+    quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
+    return executive_summary(pd.read_parquet(work / "findings.parquet"), plan, quality, period)
 
 
 def _collect_outputs(work: Path, staging: Path) -> list[str]:
@@ -356,7 +372,7 @@ def render_report(
         return 1
     _say(progress, "  building report.html ...")
     title = f"Customer engagement report, {period}" + (" (the latest complete quarter in the data)" if chosen else "")
-    _merge_html(executed, staging / "report.html", title)
+    _merge_html(executed, staging / "report.html", title, _summary(work, period))
     written = _collect_outputs(work, staging)
     quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
     manifest = {

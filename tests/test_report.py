@@ -281,3 +281,16 @@ def test_live_progress_rewrites_one_cleared_line(capsys):
 
     total = len(nbf.read(nb, as_version=4).cells) + 1  # papermill injects the parameters cell
     assert capsys.readouterr().out == f"\r\x1b[K  [1/6] 01_define: cell 3 of {total}"
+
+
+def test_the_first_screen_is_the_answer(rendered):
+    """Before the table of contents: the top findings with the money at stake, the headline action, the data."""
+    html = (rendered / "report.html").read_text()
+    first = html[: html.index('id="Contents"')]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", first))
+    assert "The answer for 2024Q4" in text and "What matters most" in text and "at stake in what got worse" in text
+    found = json.loads((rendered / "findings.json").read_text())
+    top = sorted(found, key=lambda f: f["rank"])[:5]
+    assert 3 <= len(top) and all(f["sentence"][:40].replace("$", "") in text.replace("$", "") for f in top[:3])
+    assert "Customer churn rate" in text and "The headline action" in text and "What the data covered" in text
+    assert len(found) <= 30  # one finding per effect: the demo plants 12

@@ -1,0 +1,77 @@
+"""The report's first screen: what matters most, the headline action, and what the data covered."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from engagement.present import escape_markdown, format_money
+
+__all__ = ["executive_summary"]
+
+
+def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: dict[str, Any], period: str,
+                      *, most: int = 5) -> str:
+    """The answer in a few lines of Markdown: the top findings (ranked, money at stake first among what got
+    worse), the first action of the plan, and the rows and tables the figures rest on.
+
+    Parameters
+    ----------
+    found : DataFrame
+        :func:`engagement.plan.findings` output, ranked.
+    plan : DataFrame or None
+        :func:`engagement.plan.action_plan` output.
+    quality : dict
+        The workspace's ``data_quality`` artefact (``tables``: rows read, used and rejected per table;
+        ``missing_tables``).
+    period : str
+    most : int, default 5
+        How many findings to show (three to five).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plan.summary import executive_summary
+    >>> found = pd.DataFrame({"rank": [1], "sentence": ["Churn rose from 5% to 9% in 2024Q4."],
+    ...                       "direction": ["worse"], "impact": [15800.0]})
+    >>> quality = {"tables": [{"table": "customers", "rows_read": 10, "rows_used": 10, "rows_rejected": 0}],
+    ...            "missing_tables": ["orders"]}
+    >>> print(executive_summary(found, None, quality, "2024Q4"))
+    ## The answer for 2024Q4
+    <BLANKLINE>
+    **What matters most** (1 finding; $15,800 at stake in what got worse):
+    <BLANKLINE>
+    1. Churn rose from 5% to 9% in 2024Q4\\.
+    <BLANKLINE>
+    **What the data covered:** 10 rows used from 1 table (none rejected); not in the data: orders. Every finding is in section 5, every figure in metrics\\.csv\\.
+    """
+    lines = [f"## The answer for {escape_markdown(period)}", ""]
+    top = found.sort_values("rank").head(most) if len(found) else found
+    if not len(top):
+        lines += ["**Nothing moved significantly** this period: no change, gap, trend or relationship passed the "
+                  "tests after correction for multiple comparisons.", ""]
+    else:
+        worse = found[found.direction == "worse"]
+        stake = float(worse.impact.dropna().sum()) if "impact" in worse else math.nan
+        extra = f"; {format_money(stake)} at stake in what got worse" if stake > 0 else ""
+        lines += [f"**What matters most** ({len(found):,} finding{'s' if len(found) != 1 else ''}{extra}):", ""]
+        lines += [f"{i}. {escape_markdown(s)}" for i, s in enumerate(top.sentence, start=1)]
+        lines.append("")
+    if plan is not None and len(plan):
+        first = plan.sort_values("priority").iloc[0]
+        target = "" if pd.isna(first.get("target")) or not str(first.get("target")) else \
+            f" Target: {escape_markdown(first['target'])}."
+        lines += [f"**The headline action** ({escape_markdown(first['owner'])}): {escape_markdown(first['action'])}"
+                  f"{target}", ""]
+    tables = quality.get("tables", [])
+    used = sum(int(t["rows_used"]) for t in tables)
+    rejected = sum(int(t["rows_rejected"]) for t in tables)
+    missing = quality.get("missing_tables", [])
+    lines.append(
+        f"**What the data covered:** {used:,} rows used from {len(tables)} table{'s' if len(tables) != 1 else ''} "
+        f"({'none' if not rejected else f'{rejected:,}'} rejected)"
+        + (f"; not in the data: {escape_markdown(', '.join(missing))}" if missing else "")
+        + ". Every finding is in section 5, every figure in metrics\\.csv\\.")
+    return "\n".join(lines)
