@@ -293,4 +293,7 @@ def test_the_first_screen_is_the_answer(rendered):
     top = sorted(found, key=lambda f: f["rank"])[:5]
     assert 3 <= len(top) and all(f["sentence"][:40].replace("$", "") in text.replace("$", "") for f in top[:3])
     assert "Customer churn rate" in text and "The headline action" in text and "What the data covered" in text
+    # the money at stake counts each effect once: the overall findings', not their segments' again
+    stake = sum(f["impact"] or 0 for f in found if f["direction"] == "worse" and f["segment"] == "all")
+    assert f"${stake:,.0f}"[:4] in text and "at stake in what got worse for all customers" in text
     assert len(found) <= 30  # one finding per effect: the demo plants 12

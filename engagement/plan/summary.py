@@ -54,8 +54,11 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
                   "tests after correction for multiple comparisons.", ""]
     else:
         worse = found[found.direction == "worse"]
+        if "segment" in worse:  # a segment's money is part of its overall finding's: counted once
+            worse = worse[worse.segment == "all"]
         stake = float(worse.impact.dropna().sum()) if "impact" in worse else math.nan
-        extra = f"; {format_money(stake)} at stake in what got worse" if stake > 0 else ""
+        extra = (f"; {format_money(stake)} at stake in what got worse for all customers" if "segment" in found
+                 else f"; {format_money(stake)} at stake in what got worse") if stake > 0 else ""
         lines += [f"**What matters most** ({len(found):,} finding{'s' if len(found) != 1 else ''}{extra}):", ""]
         lines += [f"{i}. {escape_markdown(s)}" for i, s in enumerate(top.sentence, start=1)]
         lines.append("")
