@@ -168,6 +168,15 @@ def test_a_change_every_segment_shares_is_one_finding_for_all_customers():
     assert "most of it" not in found.sentence.iloc[0]  # no segment holds more of it than its share
 
 
+def test_a_change_of_composition_is_not_named_as_a_driver():
+    # "young" customers become "old" ones: young's weight collapses; the overall fall is the mix, not a rate
+    table = _churn_table({"young": (6, 20), "old": (38, 380)}, {"young": (90, 300), "old": (10, 100)})
+    ch = change_tests(table)
+    found = findings(table, changes=ch, segments=pd.DataFrame(), trends=pd.DataFrame())
+    overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
+    assert len(overall) and "most of it" not in overall.sentence.iloc[0]
+
+
 def test_shift_share_parts_sum_to_the_overall_change():
     rng = np.random.default_rng(3)
     for _ in range(20):

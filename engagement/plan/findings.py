@@ -439,7 +439,12 @@ def _drivers(table: pd.DataFrame, r: Any) -> str:
         if parts.empty or abs(parts.contribution.sum() - r.effect) > 0.05 * abs(r.effect):
             continue  # the values do not partition the base (or the figure is not decomposable)
         top = parts.iloc[0]
-        excess = top.contribution / r.effect - top.weight
+        share = top.contribution / r.effect
+        # a driver moved in its own rate, in the change's direction, and holds no more than the change: a value
+        # whose weight moved by construction (customers ageing out of a tenure band) is composition, not a driver
+        if not (0 < share <= 1 + DRIVER_EXCESS) or abs(top.rate) < abs(top.mix):
+            continue
+        excess = share - top.weight
         if excess >= DRIVER_EXCESS and (best is None or excess > best[0]):
             best = (excess, segment, top)
     if best is None:
