@@ -15,12 +15,13 @@ from typing import Any
 __all__ = ["validate_source"]
 
 
-def _summary(source: str | None, mapping: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+def _summary(source: str | None, mapping: str | None = None, as_of: str | None = None,
+             engine: str = "duckdb") -> dict[str, Any]:
     from engagement.catalog import available_metrics
     from engagement.data import load
     from engagement.measure import data_range, resolve_business_model
 
-    ds = load(source, mapping=mapping, as_of=as_of)
+    ds = load(source, mapping=mapping, as_of=as_of, engine=engine)
     first, last = data_range(ds)
     metrics = available_metrics(ds.tables)
     return {
@@ -60,8 +61,11 @@ def _text(s: dict[str, Any]) -> str:
 
 
 def validate_source(source: str | None, *, as_json: bool = False, mapping: str | None = None,
-                    as_of: str | None = None) -> int:
+                    as_of: str | None = None, engine: str = "duckdb") -> int:
     """Print the data-quality report of ``source``; return 0 (clean), 1 (rows rejected) or 2 (unusable).
+
+    ``engine`` is "duckdb", "spark" or a Spark Connect address (see :mod:`engagement.engine`);
+    the report is the same on each.
 
     Examples
     --------
@@ -77,17 +81,21 @@ def validate_source(source: str | None, *, as_json: bool = False, mapping: str |
 
     from engagement.data import ContractError
     from engagement.data.mapping import MappingError
+    from engagement.engine import check_engine, is_uri
 
-    if source is not None and not Path(source).exists():
+    if check_engine(engine):
+        print(f"error: {check_engine(engine)}", file=sys.stderr)
+        return 2
+    if source is not None and not is_uri(source) and not Path(source).exists():
         print(f"error: the data source {source} does not exist (a folder of Parquet/CSV files or a DuckDB file).",
               file=sys.stderr)
         return 2
     try:
-        summary = _summary(source, mapping, as_of)
+        summary = _summary(source, mapping, as_of, engine)
     except ContractError as err:
         print(f"error: the data cannot be used: {err}", file=sys.stderr)
         return 2
-    except (MappingError, ValueError) as err:
+    except (MappingError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2, default=str) if as_json else _text(summary))

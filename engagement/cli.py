@@ -8,6 +8,27 @@ import sys
 __all__ = ["main"]
 
 
+def _engine_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--engine", choices=["duckdb", "spark"], default=None,
+                     help="Where the aggregations run: duckdb (embedded, the default) or spark (a local session, "
+                     "local[*]; or the cluster of --spark-remote). Needs the spark extra: pip install "
+                     "'engagement[spark]'.")
+    sub.add_argument("--spark-remote", default=None, metavar="sc://HOST:PORT",
+                     help="A Spark Connect server to run on (implies --engine spark); the data paths are then read "
+                     "by the cluster (s3a://, abfss://, hdfs://).")
+
+
+def _engine(args: argparse.Namespace) -> str:
+    if args.spark_remote:
+        if args.engine == "duckdb":
+            raise SystemExit("engagement: --spark-remote runs on Spark; it cannot be combined with --engine duckdb")
+        if not str(args.spark_remote).startswith("sc://"):
+            raise SystemExit(f"engagement: --spark-remote must be a Spark Connect address sc://HOST:PORT, "
+                             f"not {args.spark_remote!r}")
+        return str(args.spark_remote)
+    return args.engine or "duckdb"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engagement", description="Customer-engagement metrics and reports.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -19,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: the embedded demo dataset).")
     rep.add_argument("--mapping", default=None, metavar="FILE", help="A column-mapping YAML file for exports that "
                      "do not carry the contract's names (see engagement.data.mapping).")
+    _engine_options(rep)
     rep.add_argument("--out", default="reports", help="Output root; the report goes to OUT/<period>/.")
     rep.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="Notebook parameter (repeatable); unknown names are refused before anything runs.")
@@ -33,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                      "engagement.data.mapping).")
     val.add_argument("--as-of", default=None, metavar="TIME", help="Reject rows dated after this time (default: "
                      "now), e.g. 2024-12-31.")
+    _engine_options(val)
     val.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     demo = sub.add_parser("demo", help="Write the demo dataset (Parquet + ground_truth.json).")
@@ -51,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return render_report(
             period=args.period, data=args.data, out=args.out, params=args.param,
-            force=args.force, progress=not args.quiet, mapping=args.mapping,
+            force=args.force, progress=not args.quiet, mapping=args.mapping, engine=_engine(args),
         )
     if args.command == "validate":
         from engagement.check import validate_source
 
-        return validate_source(args.source, as_json=args.json, mapping=args.mapping, as_of=args.as_of)
+        return validate_source(args.source, as_json=args.json, mapping=args.mapping, as_of=args.as_of,
+                               engine=_engine(args))
     if args.command == "demo":
         from engagement.data.demo import write_demo
 

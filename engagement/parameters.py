@@ -52,6 +52,12 @@ def _optional_path(v: Any) -> str:
     return "" if v is None or (isinstance(v, str) and v.strip()) else "must be a path (text) or None"
 
 
+def _engine(v: Any) -> str:
+    from engagement.engine import check_engine
+
+    return "must be \"duckdb\", \"spark\" or a Spark Connect address sc://HOST:PORT" if check_engine(v) else ""
+
+
 def _level(v: Any) -> str:
     ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1 and math.isfinite(v)
     return "" if ok else "must be a level strictly between 0 and 1 (0.95 for 95%)"
@@ -115,6 +121,8 @@ _LIST = [
               _optional_path),
     Parameter("mapping", None, "a column-mapping YAML file for exports without the contract's names "
               "(engagement.data.mapping); None: the files carry the contract's names", _optional_path),
+    Parameter("engine", "duckdb", 'where the aggregations run: "duckdb" (embedded), "spark" (a local session) or '
+              '"sc://HOST:PORT" (a Spark Connect server); see engagement.engine', _engine),
     Parameter("out_dir", None, "the workspace where the notebooks exchange their tables; None: a scratch folder",
               _optional_path),
     Parameter("history_dir", None, "folder of earlier reports (<period>/) for progress tracking; None: none",
@@ -146,8 +154,8 @@ _LIST = [
 
 #: Every report parameter by name.
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _LIST}
-#: Set by the runner from its own options (--period, --data, --mapping, --out), never with -p.
-RUNNER = ("period", "data_source", "mapping", "out_dir", "history_dir")
+#: Set by the runner from its own options (--period, --data, --mapping, --engine, --out), never with -p.
+RUNNER = ("period", "data_source", "mapping", "engine", "out_dir", "history_dir")
 
 
 def defaults() -> dict[str, Any]:

@@ -231,7 +231,8 @@ def _environment() -> dict[str, Any]:
 
 
 def _parameters(period: str | None, data: str | None, params: list[str] | None,
-                paths: list[Path], mapping: str | None = None) -> tuple[dict[str, Any], dict[Path, set[str]]]:
+                paths: list[Path], mapping: str | None = None,
+                engine: str = "duckdb") -> tuple[dict[str, Any], dict[Path, set[str]]]:
     """The report's one parameter set, validated once (every problem named), and each notebook's declared names.
 
     The data are loaded and checked here too, before any kernel starts: an unusable source, or a period outside
@@ -243,7 +244,7 @@ def _parameters(period: str | None, data: str | None, params: list[str] | None,
     extra = _parse_params(params or [])
     clash = sorted(set(extra) & set(RUNNER))
     if clash:
-        raise ValueError(f"{clash} are set by the runner (--period/--data/--mapping/--out), not -p.")
+        raise ValueError(f"{clash} are set by the runner (--period/--data/--mapping/--engine/--out), not -p.")
     unknown = sorted(set(extra) - set(PARAMETERS))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; the report's parameters are "
@@ -254,10 +255,13 @@ def _parameters(period: str | None, data: str | None, params: list[str] | None,
         if strays:
             raise ValueError(f"{nb.name} declares {strays}, which are not report parameters "
                              "(engagement.parameters).")
-    values = {**defaults(), **extra, "data_source": str(Path(data).resolve()) if data else None,
-              "mapping": str(Path(mapping).resolve()) if mapping else None}
+    from engagement.engine import is_uri
+
+    source = None if not data else data if is_uri(data) else str(Path(data).resolve())
+    values = {**defaults(), **extra, "data_source": source,
+              "mapping": str(Path(mapping).resolve()) if mapping else None, "engine": engine}
     validate({k: v for k, v in values.items() if k != "period"} | ({} if period is None else {"period": period}))
-    first, last = _data_range(values["data_source"], values["mapping"])
+    first, last = _data_range(values["data_source"], values["mapping"], engine)
     from engagement.measure.periods import latest_complete_period, parse_period
 
     chosen = period is None
@@ -271,20 +275,23 @@ def _parameters(period: str | None, data: str | None, params: list[str] | None,
     return {**values, "period_chosen": chosen}, declared
 
 
-def _data_range(source: str | None, mapping: str | None = None) -> tuple[Any, Any]:
+def _data_range(source: str | None, mapping: str | None = None, engine: str = "duckdb") -> tuple[Any, Any]:
     """Load (and validate) the data source once in the runner; its first and last timestamps."""
     from engagement.data import ContractError, load
     from engagement.data.mapping import MappingError
+    from engagement.engine import is_uri
     from engagement.measure import data_range
 
-    if source is not None and not Path(source).exists():
+    if source is not None and not is_uri(source) and not Path(source).exists():
         raise ValueError(f"the data source {source} does not exist (a folder of Parquet/CSV files or a DuckDB file).")
     try:
-        first, last = data_range(load(source, mapping=mapping))
+        first, last = data_range(load(source, mapping=mapping, engine=engine))
     except ContractError as err:
         raise ValueError(f"the data cannot be used: {err}") from None
     except MappingError as err:
         raise ValueError(f"the mapping cannot be used: {err}") from None
+    except ImportError as err:
+        raise ValueError(str(err)) from None
     if first is None or last is None:
         raise ValueError("the data has no dated rows (customers.signup_at is empty): there is nothing to report.")
     return first, last
@@ -333,6 +340,7 @@ def render_report(
     progress: bool = True,
     notebooks: list[Path] | None = None,
     mapping: str | None = None,
+    engine: str = "duckdb",
 ) -> int:
     """Render the report for ``period`` (None: the latest complete quarter in the data); return a process exit code
     (0 on success, 1 when a notebook fails, 2 for bad arguments or unusable data, refused before any kernel starts)."""
@@ -343,7 +351,7 @@ def render_report(
         print(f"error: no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
     try:
-        values, declared = _parameters(period, data, params, paths, mapping)
+        values, declared = _parameters(period, data, params, paths, mapping, engine)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -50,9 +50,10 @@ def test_shared_parameters_reach_every_notebook_that_uses_them():
     # 05 states the level of the intervals its findings quote
     assert [nb for nb, names in declared.items() if "confidence" in names] == ["03_measure", "04_analyse",
                                                                                "05_interpret"]
-    # every notebook that loads the data reads it through the same column mapping
-    loads = [nb.stem for nb in notebook_paths() if "eg.load(data_source, mapping=mapping)" in nb.read_text()]
-    assert [nb for nb, names in declared.items() if {"data_source", "mapping"} <= names] == loads == [
+    # every notebook that loads the data reads it through the same column mapping, on the same engine
+    loads = [nb.stem for nb in notebook_paths()
+             if "eg.load(data_source, mapping=mapping, engine=engine)" in nb.read_text()]
+    assert [nb for nb, names in declared.items() if {"data_source", "mapping", "engine"} <= names] == loads == [
         "01_define", "02_select", "03_measure", "04_analyse"]
     assert {"fiscal_start_month", "period"} <= declared["03_measure"] & declared["04_analyse"]
     assert "alpha" in declared["04_analyse"] & declared["05_interpret"]  # significance is decided once, in 04

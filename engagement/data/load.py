@@ -31,8 +31,10 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
+from engagement import engine as _eng
 from engagement.data import _snapshot
 from engagement.data.mapping import ColumnMapping, apply_mapping, read_mapping
 from engagement.data.schema import CONTRACT, Col, TableSpec
@@ -119,21 +121,6 @@ class Dataset:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _connect(backend: Any, memory_limit: str | None) -> Any:
-    if backend is not None:
-        return backend
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")  # naive timestamps are UTC; aware ones convert to UTC
-    try:  # no progress bars in scripts' and schedulers' logs; in Jupyter DuckDB shows none without ipywidgets
-        con.raw_sql("SET enable_progress_bar = false")
-    except Exception:  # DuckDB refuses the setting in a kernel without ipywidgets, where it shows nothing anyway
-        pass
-    if memory_limit:
-        # validated tables are cached in the engine; past this limit DuckDB spills them to disk
-        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
-    return con
-
-
 def _read_directory(con: Any, folder: Path, problems: list, notes: list,
                     mapped: tuple[set[str], set[str]] = (set(), set())) -> dict[str, ir.Table]:
     """The contract-named files of ``folder``, except ``mapped`` (tables a mapping reads, and its files)."""
@@ -160,16 +147,46 @@ def _read_directory(con: Any, folder: Path, problems: list, notes: list,
             continue
         try:
             if suffix == ".parquet":
-                raw[stem] = con.read_parquet(path, table_name=f"raw_{stem}")
+                raw[stem] = _eng.read_parquet(con, path, f"raw_{stem}")
             else:
                 # read as text: the contract, not a sniffer, decides types (keeps leading zeros in ids,
                 # and cannot silently read naive timestamps as UTC next to aware ones)
-                raw[stem] = con.read_csv(path, table_name=f"raw_{stem}", all_varchar=True)
+                raw[stem] = _eng.read_csv_text(con, path, f"raw_{stem}")
             raw[stem].count().execute()  # force the read now so an unreadable file is reported here
         except Exception as err:
             raw.pop(stem, None)
             problems.append(_problem(stem, "*", "unreadable_file", None, path.name,
                                      f"the file cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})"))
+    return raw
+
+
+def _read_uri(con: Any, uri: str, problems: list) -> dict[str, ir.Table]:
+    """The contract tables under a folder URI that Spark reads (``s3a://bucket/engagement``, ...).
+
+    A remote folder is not listed: each contract name is looked for as ``<name>.parquet``
+    (a file or a folder of part files, as Spark writes them) and ``<name>.csv``.
+    """
+    raw: dict[str, ir.Table] = {}
+    for stem in CONTRACT:
+        found = []
+        for suffix in (".parquet", ".csv"):
+            where = f"{uri}/{stem}{suffix}"
+            try:
+                table = (_eng.read_parquet(con, where, f"raw_{stem}") if suffix == ".parquet"
+                         else _eng.read_csv_text(con, where, f"raw_{stem}"))
+                table.count().execute()  # force the read now so an unreadable file is reported here
+            except Exception as err:
+                if not _eng.missing_path(err):
+                    problems.append(_problem(stem, "*", "unreadable_file", None, where,
+                                             f"the file cannot be read ({type(err).__name__}: "
+                                             f"{str(err).splitlines()[0]})"))
+                continue
+            found.append((suffix, table))
+        if len(found) > 1:
+            problems.append(_problem(stem, "*", "duplicate_source", None, f"{uri}/{stem}",
+                                     "two files hold this table (Parquet and CSV); keep one"))
+        elif found:
+            raw[stem] = found[0][1]
     return raw
 
 
@@ -196,7 +213,7 @@ def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list, n
                                      "tables must be pandas DataFrames"))
             continue
         frame = _pandas_timestamps(name, frame, notes)
-        raw[name] = con.create_table(f"raw_{name}", frame, temp=True, overwrite=True)
+        raw[name] = _eng.register_frame(con, f"raw_{name}", frame)
     return raw
 
 
@@ -372,7 +389,7 @@ def _row_rules(
                           rv.isnull() | tv.notnull()))
         if c.kind == "float":
             rules.append((f"infinite_{c.name}", c.name, "value is infinite or not a number",
-                          (~(tv.isinf() | tv.isnan())).fill_null(True)))
+                          _finite(tv).fill_null(True)))
         if c.kind in ("timestamp", "date"):
             limit = checks.as_of.date() if c.kind == "date" else checks.as_of.to_pydatetime()
             rules.append((f"after_as_of_{c.name}", c.name,
@@ -395,6 +412,14 @@ def _row_rules(
                 known = known | value.isin(rejected) | value.isin(duplicated)
             rules.append((f"unknown_{col}", col, f"points at no row of {other}", value.isnull() | known))
     return view, rules, raw_of
+
+
+def _finite(value: ir.FloatingValue) -> ir.BooleanValue:
+    """Neither infinite nor NaN; written without ``isinf``, which Ibis 12 compiles to FALSE on Spark."""
+    return ~(value.isnan() | (value.abs() > _MAX_DOUBLE))
+
+
+_MAX_DOUBLE = float(np.finfo(np.float64).max)
 
 
 def _duplicate_rules(
@@ -530,8 +555,8 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
     for row in manifest["report"]:
         name = row["table"]
         if row["rows_rejected"]:
-            used[name] = con.read_parquet(entry / f"{name}.used.parquet", table_name=f"used_{name}")
-            rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
+            used[name] = _eng.read_parquet(con, entry / f"{name}.used.parquet", f"used_{name}")
+            rejects[name] = _eng.read_parquet(con, entry / f"{name}.rejects.parquet", f"rejects_{name}")
         else:
             used[name] = _typed(name, CONTRACT[name], raw[name], set(manifest.get("decimal_ids", [])))
             rejects[name] = _no_rejects(raw[name])
@@ -548,6 +573,7 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
 def load(
     source: str | Path | Mapping[str, pd.DataFrame] | None = None,
     *,
+    engine: Any = "duckdb",
     backend: Any = None,
     memory_limit: str | None = "3GB",
     cache: bool | str | Path = True,
@@ -562,15 +588,23 @@ def load(
         A directory with one ``<table>.parquet`` or ``<table>.csv`` per contract
         table; a DuckDB database file (``.duckdb``/``.db``) whose tables carry the
         contract names; or ``{"customers": df, ...}``. None loads the embedded
-        demo dataset.
+        demo dataset. On Spark, a folder may also be a URI the cluster reads
+        (``s3a://bucket/engagement``, ``abfss://...``, ``hdfs://...``, ``file:///...``),
+        where ``<table>.parquet`` may be a folder of part files.
+    engine : str, SparkSession or Ibis backend, default "duckdb"
+        Where the validation and every later measurement run (see
+        :mod:`engagement.engine`): "duckdb" (embedded), "spark" (a local
+        session), "sc://HOST:PORT" (Spark Connect, to reach a cluster), a
+        ``SparkSession``, or an Ibis backend. Both engines give the same report,
+        problems, rejects and figures.
     backend : Ibis backend, optional
-        Where to run; default a new embedded DuckDB connection.
+        An existing connection to use (the same as passing it as ``engine``).
     memory_limit : str or None, default "3GB"
-        Memory cap of the default DuckDB connection (it spills to disk past it);
+        Memory cap of a DuckDB connection made here (it spills to disk past it);
         None leaves DuckDB's own default (80% of RAM).
     cache : bool or path, default True
-        Reuse the outcome of an earlier validation of the same files (a directory
-        source on the default backend): every file's bytes and the contract are
+        Reuse the outcome of an earlier validation of the same files (a local
+        folder on a DuckDB connection made here): every file's bytes and the contract are
         hashed, and an identical snapshot is not validated again; tables with
         rejects are then read from their stored used rows. True uses
         :func:`~engagement.data._snapshot.default_cache_dir`, a path names the
@@ -611,7 +645,8 @@ def load(
     >>> ds.problems[["column", "rule", "rows", "example"]].values.tolist()
     [['revenue', 'negative_revenue', 1, '-1.0'], ['customer_id', 'unknown_customer_id', 1, '(an identifier: not shown)']]
     """
-    con = _connect(backend, memory_limit)
+    con = _eng.connect(backend if backend is not None else engine, memory_limit=memory_limit)
+    own_duckdb = backend is None and isinstance(engine, str) and engine == "duckdb"
     problems: list[dict] = []
     notes: list[str] = []
     checks = _Checks(_as_of(as_of))
@@ -627,9 +662,19 @@ def load(
     if isinstance(source, Mapping):
         label = "in-memory DataFrames"
         raw = _read_frames(con, source, problems, notes)
+    elif _eng.is_uri(source) and not str(source).startswith("file://"):
+        if not _eng.is_spark(con):
+            raise ValueError(f"{source} is a URI: remote folders are read by Spark (engine='spark' or "
+                             "'sc://HOST:PORT'); DuckDB reads a local folder")
+        if spec_map is not None:
+            raise ValueError("a mapping reads local files: give a local folder as the source")
+        label = str(source).rstrip("/")
+        raw = _read_uri(con, label, problems)
     else:
-        path = Path(source)
+        path = Path(str(source).removeprefix("file://")) if _eng.is_uri(source) else Path(source)
         label = path.name
+        if _eng.is_spark(con) and path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
+            raise ValueError(f"{path} is a DuckDB file: Spark reads folders of Parquet or CSV files")
         if path.is_dir():
             mapped: tuple[set[str], set[str]] = (set(), set())
             if spec_map is not None:
@@ -637,7 +682,7 @@ def load(
             raw = _read_directory(con, path, problems, notes, mapped)
             if spec_map is not None and not problems:
                 raw.update(apply_mapping(con, spec_map, path, notes))
-            if cache is not False and backend is None and not problems:
+            if cache is not False and own_duckdb and not problems:
                 from engagement import __version__
 
                 cache_dir = _snapshot.default_cache_dir() if cache is True else Path(cache)
@@ -703,8 +748,8 @@ def load(
         if entry is not None and flagged:
             # read the stored used rows from now on and free the in-memory flagged copies
             for name, table in flagged.items():
-                used[name] = con.read_parquet(entry / f"{name}.used.parquet", table_name=f"used_{name}")
-                rejects[name] = con.read_parquet(entry / f"{name}.rejects.parquet", table_name=f"rejects_{name}")
+                used[name] = _eng.read_parquet(con, entry / f"{name}.used.parquet", f"used_{name}")
+                rejects[name] = _eng.read_parquet(con, entry / f"{name}.rejects.parquet", f"rejects_{name}")
                 table.release()
     return Dataset(
         tables=used, rejects=rejects, report=report, problems=problem_frame,

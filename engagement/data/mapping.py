@@ -59,6 +59,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import yaml
 
+from engagement import engine as _eng
 from engagement.data.schema import CONTRACT
 
 __all__ = ["MappingError", "ColumnMapping", "TableMapping", "read_mapping", "apply_mapping"]
@@ -257,12 +258,9 @@ def _read(con: Any, t: TableMapping, base: Path, origin: str) -> ir.Table:
     fmt = t.format or {".parquet": "parquet", ".txt": "text"}.get(path.suffix.lower(), "csv")
     name = f"mapped_{t.name}"
     if fmt == "parquet":
-        return con.read_parquet(path, table_name=name)
+        return _eng.read_parquet(con, path, name)
     if fmt == "csv":
-        opts: dict[str, Any] = {"all_varchar": True, "delim": t.delimiter, "header": t.header}
-        if t.names:
-            opts["names"] = list(t.names)
-        return con.read_csv(path, table_name=name, **opts)
+        return _eng.read_csv_text(con, path, name, delim=t.delimiter, header=t.header, names=list(t.names) or None)
     # whitespace-separated text: one text column per line, split in the engine
     names = list(t.names)
     if t.header and not names:
@@ -270,8 +268,7 @@ def _read(con: Any, t: TableMapping, base: Path, origin: str) -> ir.Table:
             names = f.readline().split()
     if not names:
         raise _fail(origin, f"tables.{t.name}.names", "a text file without a header needs `names`")
-    lines = con.read_csv(path, table_name=name, columns={"line": "VARCHAR"}, header=False, delim="\x01",
-                         quote="", escape="", skip=1 if t.header else 0)
+    lines = _eng.read_lines(con, path, name, skip_header=t.header)
     lines = lines.filter(lines.line.strip() != "")
     parts = lines.line.strip().re_split(r"\s+")
     return lines.select(**{n: parts[i] for i, n in enumerate(names)})
