@@ -3,9 +3,10 @@
 
     python3 tasks.py report [--period 2024Q4] [engagement report options]
     python3 tasks.py test   [pytest options]
+    python3 tasks.py test-spark  # the Spark parity suite: installs the spark extra (requirements-spark.lock) first
     python3 tasks.py lab
     python3 tasks.py notebooks   # re-execute the committed notebooks on the demo data
-    python3 tasks.py lock        # add new dependencies of pyproject.toml to requirements.lock (--upgrade: all)
+    python3 tasks.py lock        # add new dependencies of pyproject.toml to the locks (--upgrade: all)
 
 Each task creates or updates the project's virtual environment ``.venv`` first,
 installing every package at the version and hash that ``requirements.lock``
@@ -28,6 +29,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".engagement-install-stamp"
 LOCK = ROOT / "requirements.lock"
+SPARK_LOCK = ROOT / "requirements-spark.lock"  # the same pins plus the spark extra (pyspark, Spark Connect's client)
+SPARK_STAMP = VENV / ".engagement-spark-stamp"
 UV = "uv==0.13.9"  # the resolver that writes the lock (a universal lock with hashes)
 
 
@@ -87,6 +90,27 @@ def task_test(args: list[str]) -> int:
     return _run([PY, "-m", "pytest", *args])
 
 
+def ensure_spark() -> None:
+    """Install the ``spark`` extra into ``.venv`` from its lock (pyspark is a 434 MB source archive: once)."""
+    ensure_venv()
+    wanted = hashlib.sha256(SPARK_LOCK.read_bytes()).hexdigest()
+    if SPARK_STAMP.exists() and SPARK_STAMP.read_text().strip() == wanted:
+        return
+    print("Installing the spark extra (pyspark 4.0) into .venv (the first time takes a few minutes) ...", flush=True)
+    quiet = ["--quiet", "--disable-pip-version-check", "--no-warn-script-location"]
+    if _run([PY, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps", "-r", SPARK_LOCK]) != 0:
+        sys.exit("Installing the spark extra into .venv failed (see pip's message above).")
+    if _run([PY, "-m", "pip", "check"], stdout=subprocess.DEVNULL) != 0:
+        sys.exit("The installed packages do not satisfy pyproject.toml: run `python3 tasks.py lock`.")
+    SPARK_STAMP.write_text(wanted)
+
+
+def task_test_spark(args: list[str]) -> int:
+    """The Spark parity suite (``pytest -m spark``): the same numbers on a local Spark session as on DuckDB."""
+    ensure_spark()
+    return _run([PY, "-m", "pytest", "-m", "spark", "tests/test_spark.py", "tests/test_spark_connect.py", *args])
+
+
 def task_lab(args: list[str]) -> int:
     ensure_venv()
     return _run([BIN / "jupyter", "lab", "notebooks", *args])
@@ -104,12 +128,19 @@ def task_lock(args: list[str]) -> int:
         sys.exit(f"Could not install {UV} into .venv.")
     # the pins already in the lock are kept (a new dependency is added at its newest version);
     # `python3 tasks.py lock --upgrade` moves every package to its newest allowed version
-    return _run([BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
-                 "--fork-strategy", "fewest", "--generate-hashes", "--python-version", "3.11", "--no-header",
-                 "-o", LOCK, *args])
+    common = ["--universal", "--fork-strategy", "fewest", "--generate-hashes", "--python-version", "3.11",
+              "--no-header"]
+    rc = _run([BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", *common, "-o", LOCK, *args])
+    if rc != 0:
+        return rc
+    # the spark lock keeps every pin of the main lock and adds the spark extra's packages
+    SPARK_LOCK.write_bytes(LOCK.read_bytes())
+    return _run([BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "spark", *common,
+                 "-o", SPARK_LOCK])
 
 
-TASKS = {"report": task_report, "test": task_test, "lab": task_lab, "notebooks": task_notebooks, "lock": task_lock}
+TASKS = {"report": task_report, "test": task_test, "test-spark": task_test_spark, "lab": task_lab,
+         "notebooks": task_notebooks, "lock": task_lock}
 
 
 def main() -> None:

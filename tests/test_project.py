@@ -95,3 +95,27 @@ def test_the_lock_pins_every_dependency_with_hashes_and_environment_yml_matches_
         if isinstance(dep, str) and _name(dep) not in {"python", "pip"}:
             name = CONDA_TO_PYPI.get(_name(dep), _name(dep))
             assert dep.split("==", 1)[1].split()[0] == pins[name], f"environment.yml {dep} differs from the lock"
+
+
+def test_the_spark_lock_keeps_every_pin_and_adds_the_spark_extra_and_ci_runs_it():
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements-spark.lock").read_text()
+    spark = {}
+    for line in text.splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", line)
+        if m:
+            spark[m.group(1).lower()] = m.group(2)
+    pins = _lock()
+    assert {k: spark.get(k) for k in pins} == pins  # the same versions as the main lock
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["spark"]
+    for req in extra:
+        r = Requirement(req)
+        assert r.specifier.contains(spark[r.name.lower()])
+    assert {"py4j", "grpcio", "grpcio-status", "googleapis-common-protos"} <= set(spark) - set(pins)
+    entries = re.findall(r"^[A-Za-z0-9_.\-]+==[^\n]*\\\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)", text, flags=re.M)
+    assert len(entries) == len(spark)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("\npython3 tasks.py test\n") < ci.index("\npython3 tasks.py test-spark\n")
+    assert "-m 'not spark'" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "addopts"]
