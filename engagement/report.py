@@ -93,6 +93,33 @@ def _declared(paths: list[Path]) -> dict[Path, set[str]]:
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 
 
+def _logged_kernel(log: Path) -> type:
+    """A kernel manager class whose kernel writes its process-level stdout and stderr to ``log``.
+
+    What a cell prints reaches the notebook through the kernel's messages; what lands on the kernel process's
+    own file descriptors does not, and would otherwise go straight to the console: C libraries' warnings, and
+    an occasional ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)`` from libzmq as the kernel
+    exits after its last cell (a known libzmq race at context shutdown; the notebook is complete by then).
+    The log is kept with a failed run and named in the error, and removed with the work folder on success.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as out:  # the child holds its own copy of the descriptor
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": out, "stderr": out})
+
+    return LoggedKernelManager
+
+
+def _log_tail(log: Path, lines: int = 5) -> str:
+    """The last few lines of a kernel log, or '' when the kernel wrote nothing."""
+    if not log.exists():
+        return ""
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:])
+
+
 def _cell_progress(step: str, total: int) -> Any:
     """An nbclient hook that rewrites one terminal line: ``[3/6] 03_measure: cell 5 of 14``."""
 
@@ -297,6 +324,15 @@ def _data_range(source: str | None, mapping: str | None = None, engine: str = "d
     return first, last
 
 
+def _keep_failed(staging: Path, failed: Path, log: Path, where: str) -> None:
+    """Keep a failed run, and show what its kernel wrote outside the notebook (a crash's last words)."""
+    tail = _log_tail(log)
+    staging.rename(failed)
+    print(f"{where} {failed}.", file=sys.stderr)
+    if tail:
+        print(f"The kernel's own output ({failed / log.relative_to(staging)}) ends with:\n{tail}", file=sys.stderr)
+
+
 def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
                    failed: Path, progress: bool) -> list[Path] | None:
     """Execute the notebooks in order into ``staging``; None (after saying why) when one fails."""
@@ -309,20 +345,19 @@ def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: di
         step = f"  [{i}/{len(paths)}] {nb.stem}"
         _say(progress, f"{step} ...")
         target_nb = staging / nb.name
+        log = staging / WORK / "kernels" / f"{nb.stem}.log"
         try:
             pm.execute_notebook(str(nb), str(target_nb), parameters={k: values[k] for k in sorted(declared[nb])},
                                 kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
-                                extra_arguments=QUIET_KERNEL,
+                                extra_arguments=QUIET_KERNEL, kernel_manager_class=_logged_kernel(log),
                                 on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
         except pm.PapermillExecutionError as err:
-            staging.rename(failed)
             print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
-            print(f"The partially executed notebooks are in {failed}.", file=sys.stderr)
+            _keep_failed(staging, failed, log, "The partially executed notebooks are in")
             return None
-        except Exception as err:  # kernel start, I/O: report it and keep the partial run
-            staging.rename(failed)
+        except Exception as err:  # kernel start or death, I/O: report it and keep the partial run
             print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-            print(f"The partial run is in {failed}.", file=sys.stderr)
+            _keep_failed(staging, failed, log, "The partial run is in")
             return None
         executed.append(target_nb)
         if live:

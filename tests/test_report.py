@@ -100,6 +100,34 @@ def test_a_failing_notebook_keeps_the_partial_run_and_names_the_cell(tmp_path, c
     assert not (out / "2024Q4").exists() and (out / "2024Q4.failed" / "01_fail.ipynb").exists()
 
 
+def test_what_a_kernel_writes_outside_the_notebook_stays_off_the_console(tmp_path, capfd):
+    # a C library writing to the kernel's own stderr (as libzmq's shutdown assertion does) is not the report's output
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "01_noise.ipynb", "period = 'x'\nout_dir = None",
+              "import os\nos.write(2, b'c-level noise\\n')\nos.write(1, b'c-level out\\n')", "print('in the notebook')")
+    out = tmp_path / "out"
+    assert render_report("2024Q4", out=str(out), progress=False, notebooks=[folder / "01_noise.ipynb"]) == 0
+    console = capfd.readouterr()
+    assert "c-level" not in console.out + console.err
+    assert "in the notebook" in (out / "2024Q4" / "01_noise.ipynb").read_text()
+    assert not list((out / "2024Q4").rglob("*.log"))  # the log goes with the work folder
+
+
+def test_a_kernel_that_dies_is_named_with_its_last_words(tmp_path, capfd):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "01_dies.ipynb", "period = 'x'\nout_dir = None",
+              "import os\nos.write(2, b'last words before the crash\\n')\nos.abort()")
+    out = tmp_path / "out"
+    assert render_report("2024Q4", out=str(out), progress=False, notebooks=[folder / "01_dies.ipynb"]) == 1
+    err = capfd.readouterr().err
+    assert "01_dies.ipynb could not run: DeadKernelError" in err
+    log = out / "2024Q4.failed" / "work" / "kernels" / "01_dies.log"
+    assert f"The kernel's own output ({log}) ends with:\nlast words before the crash" in err
+    assert log.read_text().splitlines()[0] == "last words before the crash"
+
+
 def test_parameters_papermill_cannot_read_are_refused(tmp_path, capsys):
     nb = _notebook(tmp_path / "01_x.ipynb", "period = '2024Q4'  # 1 = one\nout_dir = None")
     assert render_report("2024Q4", out=str(tmp_path / "o"), progress=False, notebooks=[nb]) == 2
