@@ -104,7 +104,7 @@ def _logged_kernel(log: Path) -> type:
     """
     from jupyter_client.manager import AsyncKernelManager
 
-    class LoggedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class LoggedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "ab") as out:  # the child holds its own copy of the descriptor
