@@ -55,7 +55,7 @@ def sessions(pv: pd.DataFrame, timeout_minutes: float = 30.0) -> pd.DataFrame:
     new = (pv["visitor_id"] != pv["visitor_id"].shift()) | (gap > pd.Timedelta(minutes=timeout_minutes))
     sid = new.cumsum().to_numpy()
     return pv.assign(_sid=sid).groupby("_sid").agg(
-        customer_id=("customer_id", "max"), pageviews=("page", "size"),
+        visitor_id=("visitor_id", "first"), customer_id=("customer_id", "max"), pageviews=("page", "size"),
         first=("viewed_at", "min"), last=("viewed_at", "max"), converted=("converted", "max"),
     ).assign(duration=lambda d: (d["last"] - d["first"]).dt.total_seconds())
 
@@ -135,13 +135,21 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     ).groupby(["customer_id", "campaign_id"])[["delivered", "opened", "clicked", "unsubscribed"]].max()
     f_email = per_campaign.groupby(level="customer_id").sum()
     pv = d["pageviews"]
-    ss = sessions(pv[(pv["viewed_at"] >= s) & (pv["viewed_at"] < e)], timeout_minutes)
-    ss = ss.assign(pv_sq=ss["pageviews"] ** 2, bounce=ss["pageviews"] == 1, dur_sq=ss["duration"] ** 2)
-    web_cols = dict(n_sessions=("pageviews", "size"), n_pageviews=("pageviews", "sum"), pv_sq=("pv_sq", "sum"),
-                    bounces=("bounce", "sum"), dur_sum=("duration", "sum"), dur_sq=("dur_sq", "sum"),
-                    converting=("converted", "sum"))
-    f_web = ss[ss["customer_id"].notna()].groupby("customer_id").agg(**web_cols)
-    anon = ss[ss["customer_id"].isna()].assign(k=0).groupby("k").agg(**web_cols)
+    # the whole history sessionised, then the sessions that start in the period (a session belongs to the period
+    # of its first view)
+    ss = sessions(pv, timeout_minutes)
+    ss = ss[(ss["first"] >= s) & (ss["first"] < e)]
+    ss = ss.assign(bounce=ss["pageviews"] == 1,
+                   cluster=ss["customer_id"].where(ss["customer_id"].notna(), "visitor " + ss["visitor_id"].astype(str)))
+    per = ss.groupby("cluster").agg(customer_id=("customer_id", "max"), n_sessions=("pageviews", "size"),
+                                    n_pageviews=("pageviews", "sum"), bounces=("bounce", "sum"),
+                                    dur_sum=("duration", "sum"), converting=("converted", "sum"))
+    per = per.assign(web_clusters=1, web_s_sq=per["n_sessions"] ** 2, web_pv_sq=per["n_pageviews"] ** 2,
+                     web_s_pv=per["n_sessions"] * per["n_pageviews"], web_dur_sq=per["dur_sum"] ** 2,
+                     web_s_dur=per["n_sessions"] * per["dur_sum"])
+    web_cols = [c for c in per.columns if c != "customer_id"]
+    f_web = per[per["customer_id"].notna()].set_index("customer_id")[web_cols]
+    anon = per[per["customer_id"].isna()][web_cols].sum().to_frame().T
     referred = d["referrals"].groupby("referred_customer_id").size().rename("referred")
     tk = d["support_tickets"]
     tk = tk[(tk["opened_at"] >= s) & (tk["opened_at"] < e)]
@@ -170,8 +178,9 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
             "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
             "ces_sum", "ces_sq",
             "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
-            "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews", "pv_sq",
-            "bounces", "dur_sum", "dur_sq", "converting", "referred_new"]
+            "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews",
+            "bounces", "dur_sum", "converting", "referred_new", "web_clusters", "web_s_sq", "web_pv_sq", "web_s_pv",
+            "web_dur_sq", "web_s_dur"]
     facts["all"] = "all"
 
     # per segment: sums, then metric values
@@ -334,9 +343,9 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "first_week_engagement": (_ratio(r["fw_engaged"], r["fw_n"]), r["fw_n"]),
         "engagement_rate": (_ratio(r["engaged"], r["at_start"]), r["at_start"]),
         "website_visits": (r["n_sessions"], r["n_sessions"]), "page_views": (r["n_pageviews"], r["n_pageviews"]),
-        "pages_per_session": (_ratio(r["n_pageviews"], r["n_sessions"]), r["n_sessions"]),
+        "pages_per_session": (_ratio(r["n_pageviews"], r["n_sessions"]), r["web_clusters"]),
         "bounce_rate": (_ratio(r["bounces"], r["n_sessions"]), r["n_sessions"]),
-        "average_session_duration": (_ratio(r["dur_sum"], r["n_sessions"]), r["n_sessions"]),
+        "average_session_duration": (_ratio(r["dur_sum"], r["n_sessions"]), r["web_clusters"]),
         "conversion_rate": (_ratio(r["converting"], r["n_sessions"]), r["n_sessions"]),
         "email_open_rate": (_ratio(r["opened"], r["delivered"]), r["delivered"]),
         "email_click_rate": (_ratio(r["clicked"], r["delivered"]), r["delivered"]),
@@ -353,9 +362,11 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "product_usage_rate": _wilson(r["users_at_start"], r["at_start"]),
         "first_week_engagement": _wilson(r["fw_engaged"], r["fw_n"]),
         "engagement_rate": _wilson(r["engaged"], r["at_start"]),
-        "pages_per_session": _t_from_moments(r["n_sessions"], r["n_pageviews"], r["pv_sq"]),
+        "pages_per_session": _ratio_over_customers(r["web_clusters"], r["n_pageviews"], r["n_sessions"],
+                                                   r["web_pv_sq"], r["web_s_sq"], r["web_s_pv"]),
         "bounce_rate": _wilson(r["bounces"], r["n_sessions"]),
-        "average_session_duration": _t_from_moments(r["n_sessions"], r["dur_sum"], r["dur_sq"]),
+        "average_session_duration": _ratio_over_customers(r["web_clusters"], r["dur_sum"], r["n_sessions"],
+                                                          r["web_dur_sq"], r["web_s_sq"], r["web_s_dur"]),
         "conversion_rate": _wilson(r["converting"], r["n_sessions"]),
         "email_open_rate": _wilson(r["opened"], r["delivered"]),
         "email_click_rate": _wilson(r["clicked"], r["delivered"]),

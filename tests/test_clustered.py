@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 import engagement as eg
 from engagement.analysis import change_tests, segment_tests
@@ -66,3 +68,67 @@ def test_segment_and_change_tests_use_the_clustered_aov(demo):
     now, before = (table[(table.metric == "aov") & (table.segment == "all") & (table.period_role == r)].iloc[0]
                    for r in ("current", "previous"))
     assert overall.ci_high - overall.ci_low == pytest.approx(2 * 1.959964 * np.hypot(now.se, before.se), rel=1e-5)
+
+
+def test_clustered_pages_per_session_interval_covers_the_truth():
+    """200 visitors whose own pages per session differ (1 + Gamma(1.5, 1) pages on average, so 2.5 overall),
+    1 + Poisson(3) sessions each of 1 + Poisson(mean - 1) pages. 2,000 simulated quarters."""
+    rng = np.random.default_rng(17)
+    covered = {"clustered": 0, "per session": 0}
+    reps = 2000
+    for _ in range(reps):
+        mu = 1 + rng.gamma(1.5, 1.0, 200)
+        x = 1 + rng.poisson(3.0, 200)
+        pages = [1 + rng.poisson(m - 1, k) for m, k in zip(mu, x, strict=True)]
+        y = np.array([p.sum() for p in pages], dtype=float)
+        flat = np.concatenate(pages).astype(float)
+        c = ratio_from_moments("pages_per_session", 200, y.sum(), x.sum(), (y * y).sum(), (x * x).sum(),
+                               (x * y).sum(), confidence=0.95, unit="ratio", method="")
+        i = mean_from_moments("pages_per_session", len(flat), flat.sum(), (flat**2).sum(), confidence=0.95,
+                              unit="ratio", method="")
+        covered["clustered"] += c.ci_low <= 2.5 <= c.ci_high
+        covered["per session"] += i.ci_low <= 2.5 <= i.ci_high
+    assert 0.93 <= covered["clustered"] / reps <= 0.97
+    assert covered["per session"] / reps < 0.88
+
+
+def _web_only() -> dict[str, pd.DataFrame]:
+    """Two customers and two anonymous visitors; a session that starts before the quarter and runs into it."""
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "signup_at": pd.to_datetime(["2024-01-05", "2024-02-01"])})
+    t = pd.to_datetime
+    rows = [
+        # a: two sessions in the quarter, 3 and 1 pages
+        ("va", "a", "2024-10-02 10:00"), ("va", "a", "2024-10-02 10:10"), ("va", "a", "2024-10-02 10:20"),
+        ("va", "a", "2024-11-02 09:00"),
+        # b: one session from 23:50 on the quarter's eve to 00:20 (the previous quarter's), one of 5 pages
+        ("vb", "b", "2024-09-30 23:50"), ("vb", "b", "2024-10-01 00:05"), ("vb", "b", "2024-10-01 00:20"),
+        *[("vb", "b", f"2024-12-01 12:0{k}") for k in range(5)],
+        # anonymous: x has two 1-page sessions, y one 2-page session that runs past the quarter's end
+        ("x", None, "2024-10-05 08:00"), ("x", None, "2024-10-09 08:00"),
+        ("y", None, "2024-12-31 23:55"), ("y", None, "2025-01-01 00:10"),
+    ]
+    pv = pd.DataFrame(rows, columns=["visitor_id", "customer_id", "viewed_at"])
+    pv["viewed_at"] = t(pv["viewed_at"])
+    pv["page"] = "/"
+    return {"customers": customers, "pageviews": pv}
+
+
+def test_sessions_belong_to_the_period_they_start_in_and_cluster_in_their_visitor():
+    table = measure(eg.load(_web_only()), "2024Q4", segments=[])
+    cur = table[table.period_role == "current"].set_index("metric")
+    # sessions starting in the quarter: a 3 + 1, b 5, x 1 + 1, y 2 (the eve's session is Q3's; y's keeps its
+    # view after midnight)
+    assert cur.loc["website_visits", "value"] == 6 and cur.loc["page_views", "value"] == 13
+    # clusters: a (2 sessions, 4 pages), b (1, 5), x (2, 2), y (1, 2)
+    y, x = np.array([4.0, 5, 2, 2]), np.array([2.0, 1, 2, 1])
+    r = y.sum() / x.sum()
+    se = np.sqrt(((y - r * x) ** 2).sum() * 4 / (3 * x.sum() ** 2))
+    pps = cur.loc["pages_per_session"]
+    assert pps.value == pytest.approx(13 / 6) and pps.n == 4 and pps.kind == "clustered_mean"
+    assert pps.se == pytest.approx(se, rel=1e-12)
+    assert pps.ci_high - pps.value == pytest.approx(stats.t.ppf(0.975, 3) * se, rel=1e-9)
+    prev = table[(table.period_role == "previous") & (table.metric == "website_visits")].iloc[0]
+    assert prev.value == 1  # b's session across midnight, once, in the quarter it started
+    dur = cur.loc["average_session_duration"]
+    # durations: a 1200 and 0, b 240, x 0 and 0, y 900
+    assert dur.value == pytest.approx((1200 + 240 + 900) / 6)

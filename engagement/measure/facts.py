@@ -142,13 +142,38 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
     )
 
 
+#: how far before and after the period pageviews are read to sessionise its edges: a session that starts
+#: before the period belongs to the period before, one that starts in it keeps its views after its end.
+#: Exact for any session shorter than this (a chain of views each within the timeout for a whole day is not a
+#: visit).
+SESSION_MARGIN = pd.Timedelta(days=1)
+
+
 def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
-    pv = _window(ds["pageviews"], "viewed_at", period)
+    """Per-customer session facts, anonymous sessions in the row with a null ``customer_id``.
+
+    A session belongs to the period of its first view (``sessions``). Sessions cluster in whoever makes them (one
+    visitor's sessions are alike), so beside the sums each row carries the moments of its clusters' totals for
+    the ratio estimator of pages per session and session duration: a customer is one cluster, and each anonymous
+    visitor is one.
+    """
+    pv = ds["pageviews"]
+    pv = pv.filter((pv.viewed_at >= _ts(period.start - SESSION_MARGIN))
+                   & (pv.viewed_at < _ts(period.end + SESSION_MARGIN)))
     ss = sessions(pv, timeout_minutes=timeout)
-    facts = ss.group_by("customer_id").aggregate(
-        n_sessions=ss.count(), n_pageviews=ss.pageviews.sum(), pv_sq=(ss.pageviews * ss.pageviews).sum(),
-        bounces=_i(ss.pageviews == 1).sum(), dur_sum=_xsum(ss.duration_s),
-        dur_sq=_xsum(ss.duration_s * ss.duration_s), converting=_i(ss.converted).sum(),
+    ss = ss.filter((ss.session_start >= _ts(period.start)) & (ss.session_start < _ts(period.end)))
+    # the cluster: the customer when logged in (null key), else the visitor
+    ss = ss.mutate(_visitor=ibis.ifelse(ss.customer_id.isnull(), ss.visitor_id.cast("string"),
+                                        ibis.null("string")))
+    per = ss.group_by(["customer_id", "_visitor"]).aggregate(
+        s=ss.count(), pv=ss.pageviews.sum(), bounces=_i(ss.pageviews == 1).sum(), dur=_xsum(ss.duration_s),
+        converting=_i(ss.converted).sum(),
+    )
+    facts = per.group_by("customer_id").aggregate(
+        n_sessions=per.s.sum(), n_pageviews=per.pv.sum(), bounces=per.bounces.sum(), dur_sum=_xsum(per.dur),
+        converting=per.converting.sum(), web_clusters=per.count(),
+        web_s_sq=(per.s * per.s).sum(), web_pv_sq=(per.pv * per.pv).sum(), web_s_pv=(per.s * per.pv).sum(),
+        web_dur_sq=_xsum(per.dur * per.dur), web_s_dur=_xsum(per.s * per.dur),
     ).cache()  # used twice: customers' sessions and anonymous ones; the caller releases it
     return facts
 
