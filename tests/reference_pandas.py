@@ -108,10 +108,10 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     f_surveys = sv.assign(
         nps_pro=is_nps & (sc >= 9), nps_pas=is_nps & (sc >= 7) & (sc <= 8), nps_det=is_nps & (sc <= 6),
         csat_n=is_csat, csat_top2=is_csat & (sc >= 4), csat_sum=sc.where(is_csat, 0),
-        csat_sq=(sc**2).where(is_csat, 0), ces_n=is_ces, ces_sum=sc.where(is_ces, 0), ces_sq=(sc**2).where(is_ces, 0),
+        ces_n=is_ces, ces_sum=sc.where(is_ces, 0),
         responses=1,
-    ).groupby("customer_id")[["nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
-                              "ces_sum", "ces_sq", "responses"]].sum()
+    ).groupby("customer_id")[["nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n",
+                              "ces_sum", "responses"]].sum()
     ev = d["events"]
     evq = ev[(ev["occurred_at"] >= s) & (ev["occurred_at"] < e)]
     day = evq["occurred_at"].dt.floor("D")
@@ -170,13 +170,19 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     facts["fw_n"] = fw_ok.astype(int)
     facts["fw_engaged"] = (fw_ok & (facts["fw_days"] >= 2)).astype(int)
     facts["referred_new"] = ((facts["referred"] > 0) & (facts["new"] == 1)).astype(int)
+    for q in ("csat", "ces"):  # customer-level moments of the survey means' ratio estimator over respondents
+        facts[f"{q}_people"] = (facts[f"{q}_n"] > 0).astype(int)
+        facts[f"{q}_cust_sq"] = facts[f"{q}_sum"] ** 2
+        facts[f"{q}_n_sq"] = facts[f"{q}_n"] ** 2
+        facts[f"{q}_n_sum"] = facts[f"{q}_n"] * facts[f"{q}_sum"]
     # customer-level moments for AOV's ratio estimator over customers
     facts["buyers"] = (facts["n_orders"] > 0).astype(int)
     facts["c_yy"], facts["c_xx"] = facts["revenue"] ** 2, facts["n_orders"] ** 2
     facts["c_xy"] = facts["n_orders"] * facts["revenue"]
     sums = ["buyers", "c_yy", "c_xx", "c_xy", "at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
-            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "csat_sq", "ces_n",
-            "ces_sum", "ces_sq",
+            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n",
+            "ces_sum", "csat_people", "csat_cust_sq", "csat_n_sq", "csat_n_sum", "ces_people", "ces_cust_sq",
+            "ces_n_sq", "ces_n_sum",
             "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
             "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews",
             "bounces", "dur_sum", "converting", "referred_new", "web_clusters", "web_s_sq", "web_pv_sq", "web_s_pv",
@@ -201,12 +207,17 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
         for value, r in g.iterrows():
             rows += _metrics(seg, str(value), r, days, weeks, months)
         for metric in ("first_response_time", "resolution_time"):
-            for value, x in tk.groupby(seg)[metric]:
-                x = x.dropna().to_numpy(float)
+            for value, grp in tk.groupby(seg):
+                done = grp[grp[metric].notna()]
+                x = done[metric].to_numpy(float)
                 rows.append((seg, str(value), metric, float(np.median(x)) if len(x) else np.nan, len(x),
                              *_median_interval(x)))
-                rows.append((seg, str(value), f"{metric}_mean", float(x.mean()) if len(x) else np.nan, len(x),
-                             *_t_from_values(x)))
+                # the mean clusters each customer's tickets: ratio estimator over customers
+                per = done.groupby("customer_id")[metric].agg(["sum", "size"])
+                rows.append((seg, str(value), f"{metric}_mean", float(x.mean()) if len(x) else np.nan, len(per),
+                             *_ratio_over_customers(len(per), per["sum"].sum(), per["size"].sum(),
+                                                    (per["sum"] ** 2).sum(), (per["size"] ** 2).sum(),
+                                                    (per["sum"] * per["size"]).sum())))
         if seg in ("all", "acquisition_channel"):
             spend_of = by_channel.sum() if seg == "all" else None
             for value, r in g.iterrows():
@@ -249,15 +260,6 @@ def _wilson(k: float, n: float) -> tuple[float, float, float]:
     return np.sqrt(p * (1 - p) / n), (centre - half) / (1 + Z**2 / n), (centre + half) / (1 + Z**2 / n)
 
 
-def _t_from_moments(n: float, total: float, total_sq: float) -> tuple[float, float, float]:
-    if n < 2:
-        return NAN, NAN, NAN
-    mean = total / n
-    se = np.sqrt(max((total_sq - n * mean**2) / (n - 1), 0.0) / n)
-    half = float(stats.t.ppf(0.975, n - 1)) * se
-    return se, mean - half, mean + half
-
-
 def _ratio_over_customers(n: float, y: float, x: float, yy: float, xx: float, xy: float
                           ) -> tuple[float, float, float]:
     """sum(y) / sum(x) over n customers, linearised: var = sum((y - R x)^2) n / ((n - 1) X^2), t on n - 1."""
@@ -267,14 +269,6 @@ def _ratio_over_customers(n: float, y: float, x: float, yy: float, xx: float, xy
     se = np.sqrt(max(yy - 2 * r * xy + r * r * xx, 0.0) * n / ((n - 1) * x * x))
     half = float(stats.t.ppf(0.975, n - 1)) * se
     return se, r - half, r + half
-
-
-def _t_from_values(x: np.ndarray) -> tuple[float, float, float]:
-    if len(x) < 2:
-        return NAN, NAN, NAN
-    se = float(x.std(ddof=1) / np.sqrt(len(x)))
-    half = float(stats.t.ppf(0.975, len(x) - 1)) * se
-    return se, float(x.mean()) - half, float(x.mean()) + half
 
 
 def _median_interval(x: np.ndarray) -> tuple[float, float, float]:
@@ -335,8 +329,8 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "clv": (_clv(r), 0 if np.isnan(_clv(r)) else 1),
         "nps": (100 * _ratio(r["nps_pro"] - r["nps_det"], nps_n), nps_n),
         "csat": (_ratio(r["csat_top2"], r["csat_n"]), r["csat_n"]),
-        "csat_mean": (_ratio(r["csat_sum"], r["csat_n"]), r["csat_n"]),
-        "ces": (_ratio(r["ces_sum"], r["ces_n"]), r["ces_n"]),
+        "csat_mean": (_ratio(r["csat_sum"], r["csat_n"]), r["csat_people"]),
+        "ces": (_ratio(r["ces_sum"], r["ces_n"]), r["ces_people"]),
         "dau": (dau, days), "wau": (r["active_weeks"] / weeks, weeks), "mau": (mau, months),
         "stickiness": (_ratio(dau, mau), round(mau)),
         "product_usage_rate": (_ratio(r["users_at_start"], r["at_start"]), r["at_start"]),
@@ -357,8 +351,10 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "churn_rate": _wilson(r["lost"], r["at_start"]), "retention_rate": _wilson(r["retained"], r["at_start"]),
         "aov": _ratio_over_customers(r["buyers"], r["revenue"], r["n_orders"], r["c_yy"], r["c_xx"], r["c_xy"]),
         "nps": _nps(r["nps_pro"], r["nps_det"], nps_n), "csat": _wilson(r["csat_top2"], r["csat_n"]),
-        "csat_mean": _t_from_moments(r["csat_n"], r["csat_sum"], r["csat_sq"]),
-        "ces": _t_from_moments(r["ces_n"], r["ces_sum"], r["ces_sq"]),
+        "csat_mean": _ratio_over_customers(r["csat_people"], r["csat_sum"], r["csat_n"], r["csat_cust_sq"],
+                                           r["csat_n_sq"], r["csat_n_sum"]),
+        "ces": _ratio_over_customers(r["ces_people"], r["ces_sum"], r["ces_n"], r["ces_cust_sq"], r["ces_n_sq"],
+                                     r["ces_n_sum"]),
         "product_usage_rate": _wilson(r["users_at_start"], r["at_start"]),
         "first_week_engagement": _wilson(r["fw_engaged"], r["fw_n"]),
         "engagement_rate": _wilson(r["engaged"], r["at_start"]),

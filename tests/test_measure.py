@@ -50,6 +50,15 @@ def test_churn_retention_counts_by_plan(raw, table):
         assert ret.numerator == len(at_start) - len(lost)
 
 
+def _ratio_interval(cluster: pd.Series, y: pd.Series) -> tuple[float, float, float]:
+    """Mean of ``y`` over its rows and the ratio-estimator 95% interval over ``cluster``, from the rows."""
+    per = pd.DataFrame({"k": cluster.to_numpy(), "y": y.to_numpy(dtype=float)}).groupby("k").y.agg(["sum", "size"])
+    r, n = per["sum"].sum() / per["size"].sum(), len(per)
+    se = np.sqrt(((per["sum"] - r * per["size"]) ** 2).sum() * n / ((n - 1) * per["size"].sum() ** 2))
+    half = stats.t.ppf(0.975, n - 1) * se
+    return r, r - half, r + half
+
+
 def test_nps_csat_ces_by_segment(raw, table):
     sv = within(raw["survey_responses"], "responded_at").merge(raw["customers"][["customer_id", "plan"]])
     for plan in ["basic", "premium"]:
@@ -60,12 +69,14 @@ def test_nps_csat_ces_by_segment(raw, table):
                                                                              ref.n))
     csat = eg.csat(within(raw["survey_responses"], "responded_at").query("survey == 'csat'").score)
     assert value(table, "csat").value == pytest.approx(csat.value)
-    csat_mean = eg.csat(sv[sv.survey == "csat"].score, method="mean")
-    got = value(table, "csat_mean")
-    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((csat_mean.value, csat_mean.ci_low,
-                                                                  csat_mean.ci_high))
-    ces = eg.ces(sv[sv.survey == "ces"].score)
-    assert value(table, "ces").value == pytest.approx(ces.value)
+    # the mean scores cluster each customer's answers: the ratio estimator over respondents, by hand
+    for metric, survey in (("csat_mean", "csat"), ("ces", "ces")):
+        answers = sv[sv.survey == survey]
+        got = value(table, metric)
+        assert answers.customer_id.duplicated().any()  # some answer more than once: clustering matters
+        assert (got.value, got.ci_low, got.ci_high) == pytest.approx(
+            _ratio_interval(answers.customer_id, answers.score), rel=1e-9)
+        assert got.n == answers.customer_id.nunique()
 
 
 def test_nps_by_tenure_band(raw, table):
@@ -134,14 +145,9 @@ def _pandas_sessions(pv: pd.DataFrame) -> pd.DataFrame:
 
 
 def _by_cluster(ss: pd.DataFrame, y: str) -> tuple[float, float, float]:
-    """mean of ``y`` per session and its ratio-estimator interval over clusters (a customer, or an anonymous
-    visitor), from the session rows."""
-    key = ss.customer_id.where(ss.customer_id.notna(), "visitor " + ss.visitor_id.astype(str))
-    per = ss.groupby(key).agg(y=(y, "sum"), x=(y, "size"))
-    r, n = per.y.sum() / per.x.sum(), len(per)
-    se = np.sqrt(((per.y - r * per.x) ** 2).sum() * n / ((n - 1) * per.x.sum() ** 2))
-    half = stats.t.ppf(0.975, n - 1) * se
-    return r, r - half, r + half
+    """mean of ``y`` per session and its interval over clusters (a customer, or an anonymous visitor)."""
+    return _ratio_interval(ss.customer_id.where(ss.customer_id.notna(), "visitor " + ss.visitor_id.astype(str)),
+                           ss[y])
 
 
 def test_web_sessions_bounce_duration_conversion(raw, table):
@@ -179,6 +185,13 @@ def test_support_medians_with_order_statistic_intervals(raw, table):
     assert (got.value, got.ci_low, got.ci_high, got.n) == pytest.approx((ref.value, ref.ci_low, ref.ci_high, ref.n))
     ref = eg.resolution_time(t.opened_at, t.resolved_at, statistic="mean")
     assert value(table, "resolution_time_mean").value == pytest.approx(ref.value)
+    # the means cluster each customer's tickets: the ratio estimator over customers, by hand
+    for metric, end in (("resolution_time_mean", "resolved_at"), ("first_response_time_mean", "first_response_at")):
+        done = t[t[end].notna()]
+        got = value(table, metric)
+        assert (got.value, got.ci_low, got.ci_high) == pytest.approx(
+            _ratio_interval(done.customer_id, (done[end] - done.opened_at).dt.total_seconds()), rel=1e-9)
+        assert got.n == done.customer_id.nunique() and got.kind == "clustered_mean"
     prem = t.merge(raw["customers"][["customer_id", "plan"]]).query("plan == 'premium'")
     ref = eg.resolution_time(prem.opened_at, prem.resolved_at)
     got = value(table, "resolution_time", "plan", "premium")

@@ -42,7 +42,7 @@ from typing import Any
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, mean_from_moments, proportion_result, ratio_from_moments
+from engagement.intervals import NAN, proportion_result, ratio_from_moments
 from engagement.measure.facts import calendar_weeks
 from engagement.measure.periods import Period
 
@@ -249,12 +249,17 @@ _LIST: list[Measured] = [
                                    confidence=s.confidence)),
     _d("csat", "proportion", "fraction", _SURVEYS, ("csat_top2", "csat_n"),
        lambda s: _share("csat", int(s("csat_top2")), int(s("csat_n")), s, "share answering 4-5 on 1-5 (top2box)")),
-    _d("csat_mean", "mean", "score", _SURVEYS, ("csat_n", "csat_sum", "csat_sq"),
-       lambda s: mean_from_moments("csat_mean", int(s("csat_n")), s("csat_sum"), s("csat_sq"),
-                                   confidence=s.confidence, unit="score", method="mean rating on 1-5")),
-    _d("ces", "mean", "score", _SURVEYS, ("ces_n", "ces_sum", "ces_sq"),
-       lambda s: mean_from_moments("ces", int(s("ces_n")), s("ces_sum"), s("ces_sq"), confidence=s.confidence,
-                                   unit="score", method="mean answer on 1-7 (higher is easier)")),
+    # a customer's answers cluster in the customer: the ratio estimator over respondents
+    _d("csat_mean", "clustered_mean", "score", _SURVEYS,
+       ("csat_people", "csat_sum", "csat_n", "csat_cust_sq", "csat_n_sq", "csat_n_sum"),
+       lambda s: ratio_from_moments("csat_mean", int(s("csat_people")), s("csat_sum"), s("csat_n"),
+                                    s("csat_cust_sq"), s("csat_n_sq"), s("csat_n_sum"), confidence=s.confidence,
+                                    unit="score", method="mean rating on 1-5, clustered by customer")),
+    _d("ces", "clustered_mean", "score", _SURVEYS,
+       ("ces_people", "ces_sum", "ces_n", "ces_cust_sq", "ces_n_sq", "ces_n_sum"),
+       lambda s: ratio_from_moments("ces", int(s("ces_people")), s("ces_sum"), s("ces_n"), s("ces_cust_sq"),
+                                    s("ces_n_sq"), s("ces_n_sum"), confidence=s.confidence, unit="score",
+                                    method="mean answer on 1-7 (higher is easier), clustered by customer")),
     # product events
     _d("dau", "population_figure", "count", _EVENTS, ("active_days",),
        lambda s: _figure("dau", _dau(s), "mean daily active customers over the period's days", "count", _days(s))),
@@ -314,9 +319,9 @@ _LIST: list[Measured] = [
     Measured("clv_cac_ratio", "population_figure", "ratio", ("marketing_spend", "orders", *_CANCELLED), level="channel"),
     Measured("click_through_rate", "proportion", "fraction", ("marketing_spend",), level="channel"),
     Measured("first_response_time", "median", "seconds", ("support_tickets",), level="ticket"),
-    Measured("first_response_time_mean", "mean", "seconds", ("support_tickets",), level="ticket"),
+    Measured("first_response_time_mean", "clustered_mean", "seconds", ("support_tickets",), level="ticket"),
     Measured("resolution_time", "median", "seconds", ("support_tickets",), level="ticket"),
-    Measured("resolution_time_mean", "mean", "seconds", ("support_tickets",), level="ticket"),
+    Measured("resolution_time_mean", "clustered_mean", "seconds", ("support_tickets",), level="ticket"),
     Measured("social_engagement_rate", "ratio", "fraction", ("social_posts",), level="platform"),
     Measured("follower_growth_rate", "population_figure", "fraction", ("social_posts",), level="platform"),
 ]

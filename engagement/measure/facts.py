@@ -80,9 +80,8 @@ def _surveys(ds: Dataset, period: Period) -> ir.Table:
         nps_pas=_i(nps & (r.score >= 7) & (r.score <= 8)).sum(),
         nps_det=_i(nps & (r.score <= 6)).sum(),
         csat_n=_i(csat).sum(), csat_top2=_i(csat & (r.score >= 4)).sum(),
-        csat_sum=_xsum(ibis.ifelse(csat, r.score, 0.0)), csat_sq=_xsum(ibis.ifelse(csat, r.score * r.score, 0.0)),
-        ces_n=_i(ces).sum(), ces_sum=_xsum(ibis.ifelse(ces, r.score, 0.0)),
-        ces_sq=_xsum(ibis.ifelse(ces, r.score * r.score, 0.0)), ces_easy=_i(ces & (r.score >= 5)).sum(),
+        csat_sum=_xsum(ibis.ifelse(csat, r.score, 0.0)),
+        ces_n=_i(ces).sum(), ces_sum=_xsum(ibis.ifelse(ces, r.score, 0.0)), ces_easy=_i(ces & (r.score >= 5)).sum(),
         responses=r.count(),
     )
 
@@ -257,6 +256,14 @@ def segment_sums(facts: ir.Table, wide: ir.Table, segments: list[str], fw_min: i
         aggs["cust_rev_sq"] = _xsum(j.revenue * j.revenue)
         aggs["cust_orders_sq"] = _xsum(j.n_orders * j.n_orders)
         aggs["cust_orders_rev"] = _xsum(j.n_orders * j.revenue)
+    for q in ("csat", "ces"):
+        if f"{q}_n" in facts.columns:
+            # one customer's answers are alike: the mean score's interval clusters them in their customer
+            n_q, sum_q = j[f"{q}_n"], j[f"{q}_sum"]
+            aggs[f"{q}_people"] = _i(n_q > 0).sum()
+            aggs[f"{q}_cust_sq"] = _xsum(sum_q * sum_q)
+            aggs[f"{q}_n_sq"] = (n_q * n_q).sum()
+            aggs[f"{q}_n_sum"] = _xsum(n_q * sum_q)
     if "n_events" in facts.columns:
         aggs["users_at_start"] = _i((j.n_events > 0) & (j.at_start == 1)).sum()
     engaged = ibis.literal(False)
@@ -295,13 +302,21 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
     labels = [(ibis.literal("all"), ibis.literal("all"))]
     labels += [(ibis.literal(col), j[f"__seg{i}"]) for i, col in enumerate(segments)]
     long = ibis.union(*[
-        j.select(segment=seg, segment_value=value, metric=ibis.literal(metric), v=j[metric])
+        j.select(segment=seg, segment_value=value, metric=ibis.literal(metric), customer_id=j.customer_id,
+                 v=j[metric])
         for seg, value in labels for metric in ("first_response_time", "resolution_time")
     ])
-    stats_ = long.group_by(["segment", "segment_value", "metric"]).aggregate(
-        n=long.v.count(), n_missing=_i(long.v.isnull()).sum(), median=long.v.median(),
-        total=_xsum(long.v), total_sq=_xsum(long.v * long.v),
+    group = ["segment", "segment_value", "metric"]
+    stats_ = long.group_by(group).aggregate(
+        n=long.v.count(), n_missing=_i(long.v.isnull()).sum(), median=long.v.median(), total=_xsum(long.v),
     ).to_pandas()
+    # a customer's tickets are alike (one slow account, one hard product): the mean's interval clusters them
+    answered = long.filter(long.v.notnull())
+    per = answered.group_by([*group, "customer_id"]).aggregate(y=_xsum(answered.v), x=answered.count())
+    moments = per.group_by(group).aggregate(
+        clusters=per.count(), c_yy=_xsum(per.y * per.y), c_xx=(per.x * per.x).sum(), c_xy=_xsum(per.x * per.y),
+    ).to_pandas()
+    stats_ = stats_.merge(moments, on=group, how="left")
     if stats_.empty:
         j.release()
         return stats_

@@ -23,7 +23,7 @@ import pandas as pd
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, mean_from_moments, proportion_result, ratio_from_moments, se_from_interval
+from engagement.intervals import NAN, proportion_result, ratio_from_moments, se_from_interval
 from engagement.measure.declarations import DECLARATIONS, Sums, clv_from_sums, unavailable_reason
 from engagement.measure.periods import Period
 
@@ -130,9 +130,10 @@ def ticket_results(medians: pd.DataFrame, *, confidence: float) -> Iterator[Resu
             metric=r.metric, value=float(r.median) if n else NAN, ci_low=lo, ci_high=hi, n=n,
             n_missing=int(r.n_missing), confidence=confidence, unit="seconds", se=se_from_interval(lo, hi, confidence),
             method="median, order-statistic interval (not yet answered/resolved excluded)")
-        yield r.segment, r.segment_value, mean_from_moments(
-            f"{r.metric}_mean", n, float(r.total or 0), float(r.total_sq or 0), confidence=confidence,
-            unit="seconds", method="mean (not yet answered excluded)")
+        yield r.segment, r.segment_value, ratio_from_moments(
+            f"{r.metric}_mean", 0 if pd.isna(r.clusters) else int(r.clusters), float(r.total or 0), n,
+            float(r.c_yy or 0), float(r.c_xx or 0), float(r.c_xy or 0), confidence=confidence, unit="seconds",
+            method="mean (not yet answered excluded), clustered by customer")
 
 
 def platform_results(totals: pd.DataFrame, *, confidence: float) -> Iterator[Result]:
