@@ -89,7 +89,7 @@ def test_clustered_pages_per_session_interval_covers_the_truth():
         covered["clustered"] += c.ci_low <= 2.5 <= c.ci_high
         covered["per session"] += i.ci_low <= 2.5 <= i.ci_high
     assert 0.93 <= covered["clustered"] / reps <= 0.97
-    assert covered["per session"] / reps < 0.88
+    assert covered["per session"] / reps < 0.80  # 74%: sessions treated as independent
 
 
 def _web_only() -> dict[str, pd.DataFrame]:
