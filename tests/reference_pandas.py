@@ -128,12 +128,17 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     evw = evw[(evw["day"] >= evw["day0"]) & (evw["day"] < evw["day0"] + pd.Timedelta(days=7))]
     new_c["fw_days"] = new_c["customer_id"].map(evw.groupby("customer_id")["day"].nunique()).fillna(0)
     em = d["email_events"]
-    em = em[(em["occurred_at"] >= s) & (em["occurred_at"] < e)]
+    # a campaign belongs to the quarter of its delivery, with what it led to at any time
+    sent = em[em["event"] == "delivered"].groupby(["customer_id", "campaign_id"])["occurred_at"].min()
+    sent = sent[(sent >= s) & (sent < e)]
     per_campaign = em.assign(
-        delivered=em["event"] == "delivered", opened=em["event"].isin(["open", "click"]),
-        clicked=em["event"] == "click", unsubscribed=em["event"] == "unsubscribe",
-    ).groupby(["customer_id", "campaign_id"])[["delivered", "opened", "clicked", "unsubscribed"]].max()
+        opened=em["event"].isin(["open", "click"]), clicked=em["event"] == "click",
+        unsubscribed=em["event"] == "unsubscribe",
+    ).groupby(["customer_id", "campaign_id"])[["opened", "clicked", "unsubscribed"]].max()
+    per_campaign = per_campaign.loc[sent.index].assign(delivered=1)
     f_email = per_campaign.groupby(level="customer_id").sum()
+    clicks_now = em[(em["occurred_at"] >= s) & (em["occurred_at"] < e) & (em["event"] == "click")]
+    f_email = f_email.join(clicks_now.groupby("customer_id").size().rename("email_clicks"), how="outer")
     pv = d["pageviews"]
     # the whole history sessionised, then the sessions that start in the period (a session belongs to the period
     # of its first view)
@@ -163,7 +168,7 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
                ("at_start", "new", "lost", "at_end", "retained", "active")]
     facts[numeric] = facts[numeric].fillna(0)
     facts["users_at_start"] = ((facts["n_events"] > 0) & (facts["at_start"] == 1)).astype(int)
-    engaged = ((facts["n_events"] > 0) | (facts["n_orders"] > 0) | (facts["clicked"] > 0)
+    engaged = ((facts["n_events"] > 0) | (facts["n_orders"] > 0) | (facts["email_clicks"] > 0)
                | (facts["responses"] > 0) | (facts["n_sessions"] > 0))
     facts["engaged"] = (engaged & (facts["at_start"] == 1)).astype(int)
     fw_ok = (facts["new"] == 1) & (facts["fw_complete"] == 1)

@@ -169,7 +169,10 @@ def test_web_sessions_bounce_duration_conversion(raw, table):
 
 
 def test_email_rates(raw, table):
-    em = within(raw["email_events"], "occurred_at")
+    em = raw["email_events"]
+    sent = within(em[em.event == "delivered"].groupby(["campaign_id", "customer_id"]).occurred_at.min().reset_index(),
+                  "occurred_at")[["campaign_id", "customer_id"]]
+    em = em.merge(sent)  # the quarter's deliveries, with everything they led to
     pairs = em.groupby("event").apply(lambda g: len(g[["campaign_id", "customer_id"]].drop_duplicates()))
     opened = len(em[em.event.isin(["open", "click"])][["campaign_id", "customer_id"]].drop_duplicates())
     assert value(table, "email_open_rate").value == pytest.approx(opened / pairs["delivered"])

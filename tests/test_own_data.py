@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import engagement as eg
 from engagement.measure import data_range, measure, measure_series
 
 DATES = pd.to_datetime
@@ -165,3 +166,27 @@ def test_too_short_a_history_says_what_a_trend_and_a_forecast_need():
     # a metric unavailable in every period has no figures at all
     gone = _series("churn_rate", [float("nan")] * 3).assign(status="unavailable")
     assert short_history(gone, ["churn_rate"]).startswith("No trend or forecast for Customer churn rate: 0 periods")
+
+
+def test_an_email_campaign_belongs_to_the_period_it_was_delivered_in():
+    """Three customers, no other tables: a September campaign opened in October, a repeat open in October of a
+    campaign opened in September, and an October campaign opened twice and clicked in January."""
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_at": pd.to_datetime(["2024-01-01"] * 3)})
+    rows = [
+        ("m1", "a", "2024-09-28", "delivered"), ("m1", "a", "2024-10-02", "open"),
+        ("m2", "b", "2024-09-10", "delivered"), ("m2", "b", "2024-09-11", "open"), ("m2", "b", "2024-10-20", "open"),
+        ("m3", "c", "2024-10-05", "delivered"), ("m3", "c", "2024-10-06", "open"), ("m3", "c", "2024-11-06", "open"),
+        ("m3", "c", "2025-01-03", "click"),
+        ("m4", "a", "2024-11-01", "delivered"),
+    ]
+    em = pd.DataFrame(rows, columns=["campaign_id", "customer_id", "occurred_at", "event"])
+    em["occurred_at"] = pd.to_datetime(em["occurred_at"])
+    table = measure(eg.load({"customers": customers, "email_events": em}), "2024Q4", segments=[])
+    cur = table[table.period_role == "current"].set_index("metric")
+    prev = table[table.period_role == "previous"].set_index("metric")
+    # Q4 delivered m3 to c and m4 to a: one opened (c, twice, one unique open) and clicked, in January
+    assert cur.loc["email_open_rate", ["numerator", "denominator"]].tolist() == [1, 2]
+    assert cur.loc["click_to_open_rate", ["numerator", "denominator"]].tolist() == [1, 1]
+    # Q3 delivered m1 and m2, both opened (a's in October, b's in September and again in October)
+    assert prev.loc["email_open_rate", ["numerator", "denominator"]].tolist() == [2, 2]
+    assert prev.loc["email_click_rate", "value"] == 0

@@ -45,13 +45,14 @@ __all__ = ["measure", "measure_series", "data_range", "available_columns", "reso
            "DERIVED_SEGMENTS", "COLUMNS", "segment_table", "sessions"]
 
 
-_ACTIVITY = (("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", "viewed_at"), ("customers", "signup_at"))
+_ACTIVITY = (("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", "viewed_at"), ("customers", "signup_at"),
+             ("email_events", "occurred_at"), ("survey_responses", "responded_at"), ("support_tickets", "opened_at"))
 BUSINESS_MODELS = ("auto", "subscription", "non_contractual")
 
 
 def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The first and last timestamp of the data's activity (sign-ups, orders, events, pageviews; cancellations
-    count for the last); None if empty.
+    """The first and last timestamp of the data's activity (sign-ups, orders, events, pageviews, email events,
+    survey answers, support tickets; cancellations count for the last); None if empty.
 
     Examples
     --------

@@ -130,14 +130,31 @@ def _first_week(ds: Dataset, period: Period, as_of: pd.Timestamp, daily: ir.Tabl
 
 
 def _email(ds: Dataset, period: Period) -> ir.Table:
-    em = _window(ds["email_events"], "occurred_at", period)
-    # unique per campaign: one row per (customer, campaign) with what happened, then counts per customer
+    """Email facts per customer: the campaigns delivered to them in the period, and what those led to.
+
+    A campaign belongs to the period it was delivered in (its first ``delivered`` event), with every open, click
+    and unsubscribe of that customer for that campaign to date, whenever it came: counting the events that fall
+    in the period instead counts an open of September's campaign in October as an October open without its
+    delivery, and a repeat open in a later period as a new unique open. ``email_clicks`` (clicks that happened in
+    the period, any campaign) is the period's activity, for the engagement rate.
+    """
+    em = ds["email_events"]
     per = em.group_by(["customer_id", "campaign_id"]).aggregate(
-        d=_i(em.event == "delivered").max(), o=_i(em.event.isin(["open", "click"])).max(),
-        c=_i(em.event == "click").max(), u=_i(em.event == "unsubscribe").max(),
+        sent_at=em.occurred_at.min(where=em.event == "delivered"),
+        o=_i(em.event.isin(["open", "click"])).max(), c=_i(em.event == "click").max(),
+        u=_i(em.event == "unsubscribe").max(),
     )
-    return per.group_by("customer_id").aggregate(
-        delivered=per.d.sum(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
+    per = per.filter((per.sent_at >= _ts(period.start)) & (per.sent_at < _ts(period.end)))
+    delivered = per.group_by("customer_id").aggregate(
+        delivered=per.count(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
+    )
+    now = _window(em, "occurred_at", period)
+    clicks = now.filter(now.event == "click")
+    active = clicks.group_by("customer_id").aggregate(email_clicks=clicks.count())
+    return delivered.outer_join(active, delivered.customer_id == active.customer_id).select(
+        customer_id=ibis.coalesce(delivered.customer_id, active.customer_id),
+        delivered=delivered.delivered, opened=delivered.opened, clicked=delivered.clicked,
+        unsubscribed=delivered.unsubscribed, email_clicks=active.email_clicks,
     )
 
 
@@ -267,7 +284,7 @@ def segment_sums(facts: ir.Table, wide: ir.Table, segments: list[str], fw_min: i
     if "n_events" in facts.columns:
         aggs["users_at_start"] = _i((j.n_events > 0) & (j.at_start == 1)).sum()
     engaged = ibis.literal(False)
-    for c in ("n_events", "n_orders", "clicked", "responses", "n_sessions"):
+    for c in ("n_events", "n_orders", "email_clicks", "responses", "n_sessions"):
         if c in facts.columns:
             engaged = engaged | (j[c] > 0)
     # customers present all period from its start: new customers' shorter exposure would bias the rate
