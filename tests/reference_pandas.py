@@ -154,7 +154,8 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
                      web_s_dur=per["n_sessions"] * per["dur_sum"])
     web_cols = [c for c in per.columns if c != "customer_id"]
     f_web = per[per["customer_id"].notna()].set_index("customer_id")[web_cols]
-    anon = per[per["customer_id"].isna()][web_cols].sum().to_frame().T
+    # visits of no customer of the quarter (anonymous, or signed up after it) count for all customers only
+    anon = per[~per["customer_id"].isin(c["customer_id"])][web_cols].sum().to_frame().T
     referred = d["referrals"].groupby("referred_customer_id").size().rename("referred")
     tk = d["support_tickets"]
     tk = tk[(tk["opened_at"] >= s) & (tk["opened_at"] < e)]

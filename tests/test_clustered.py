@@ -132,3 +132,17 @@ def test_sessions_belong_to_the_period_they_start_in_and_cluster_in_their_visito
     dur = cur.loc["average_session_duration"]
     # durations: a 1200 and 0, b 240, x 0 and 0, y 900
     assert dur.value == pytest.approx((1200 + 240 + 900) / 6)
+
+
+def test_visits_of_a_customer_who_signs_up_later_count_for_all_customers_only():
+    data = _web_only()
+    late = pd.DataFrame({"customer_id": ["z"], "signup_at": pd.to_datetime(["2025-02-01"])})
+    data["customers"] = pd.concat([data["customers"], late], ignore_index=True)
+    # z browsed logged in (an id stitched on later) in November: one 3-page session
+    z = pd.DataFrame({"visitor_id": "vz", "customer_id": "z", "page": "/",
+                      "viewed_at": pd.to_datetime(["2024-11-10 10:00", "2024-11-10 10:01", "2024-11-10 10:02"])})
+    data["pageviews"] = pd.concat([data["pageviews"], z], ignore_index=True)
+    table = measure(eg.load(data), "2024Q4", segments=[])
+    cur = table[table.period_role == "current"].set_index("metric")
+    assert cur.loc["website_visits", "value"] == 7 and cur.loc["page_views", "value"] == 16
+    assert cur.loc["pages_per_session", "n"] == 5  # z is a cluster of its own

@@ -245,7 +245,10 @@ def customer_facts(
     if ds.has("pageviews"):
         web = _web(ds, period, timeout)
         caches.append(web)
-        anonymous = web.filter(web.customer_id.isnull())
+        # sessions of no customer of the period (anonymous, or a customer who signs up after it: their visits
+        # were stitched to their id later) are visits all the same: they count for all customers, in no segment
+        base = _customer_flags(ds, period).select("customer_id")
+        anonymous = web.anti_join(base, "customer_id")
         facts = _ljoin(facts, web.filter(web.customer_id.notnull()))
     if "referred" in facts.columns:
         facts = facts.mutate(referred_new=_i((facts.referred > 0) & (facts.new == 1)))
