@@ -238,3 +238,34 @@ def test_findings_on_other_seeds_find_the_planted_effects_and_little_else(tmp_pa
         # from each customer's mean spend), whatever the generator plants
         rest = found[found.kind != "level_vs_target"]
         assert len(rest) <= 1, rest.sentence.tolist()
+
+
+def _report(folder, period: str, values: dict, plan: list[tuple] | None = None) -> None:
+    """A rendered report's metrics.csv ({(metric, segment, value): figure}) and action_plan.csv."""
+    folder.mkdir()
+    pd.DataFrame([{"period": period, "period_role": "current", "segment": seg, "segment_value": val,
+                   "metric": metric, "value": v} for (metric, seg, val), v in values.items()]).to_csv(
+        folder / "metrics.csv", index=False)
+    if plan is not None:
+        pd.DataFrame(plan, columns=["metric", "segment", "segment_value", "target_value"]).to_csv(
+            folder / "action_plan.csv", index=False)
+
+
+def test_progress_judges_segment_targets_and_any_metric_and_never_a_period_against_itself(tmp_path):
+    _report(tmp_path / "2024Q3", "2024Q3", {("churn_rate", "all", "all"): 0.06},
+            plan=[("churn_rate", "plan", "basic", 0.07), ("aov", "all", "all", 90.0), ("nps", "all", "all", None)])
+    # an earlier render of this very period (re-rendered with --force) and a later one: neither is history
+    _report(tmp_path / "2024Q4", "2024Q4", {("churn_rate", "all", "all"): 0.01}, plan=[("aov", "all", "all", 1e6)])
+    _report(tmp_path / "2025Q1", "2025Q1", {("churn_rate", "all", "all"): 0.02}, plan=[("aov", "all", "all", 1e6)])
+    current = pd.DataFrame({"period": "2024Q4", "period_role": "current",
+                            "segment": ["all", "plan", "plan", "all"], "segment_value": ["all", "basic", "premium", "all"],
+                            "metric": ["churn_rate", "churn_rate", "churn_rate", "aov"],
+                            "value": [0.05, 0.08, 0.02, 92.5]})
+    p = progress(tmp_path, ["churn_rate"], current=current)
+    assert set(p.period) == {"2024Q3", "2024Q4"}
+    now = p[p.period == "2024Q4"].set_index(["metric", "segment", "segment_value"])
+    # basic's churn 8% missed its 7% target (lower is better); AOV $92.50 met $90 though not a selected metric
+    assert bool(now.loc[("churn_rate", "plan", "basic"), "met"]) is False
+    assert bool(now.loc[("aov", "all", "all"), "met"]) is True and now.loc[("aov", "all", "all"), "target"] == 90.0
+    assert np.isnan(now.loc[("churn_rate", "all", "all"), "target"])  # no target was set for all customers
+    assert len(now) == 3  # the NPS line had no target: nothing to judge

@@ -325,3 +325,24 @@ def test_the_first_screen_is_the_answer(rendered):
     stake = sum(f["impact"] or 0 for f in found if f["direction"] == "worse" and f["segment"] == "all")
     assert f"${stake:,.0f}"[:4] in text and "at stake in what got worse for all customers" in text
     assert len(found) <= 30  # one finding per effect: the demo plants 12
+
+
+@pytest.mark.slow
+def test_progress_judges_the_earlier_reports_targets_and_never_its_own(rendered, tmp_path):
+    import shutil
+
+    out = tmp_path / "reports"
+    shutil.copytree(rendered, out / "2024Q4")  # an earlier render of this very period: re-rendered with --force,
+    # it must not be judged against its own plan
+    assert main(["report", "--period", "2024Q3", "--out", str(out), "--quiet"]) == 0
+    assert main(["report", "--period", "2024Q4", "--out", str(out), "--quiet", "--force"]) == 0
+    plan = pd.read_csv(out / "2024Q3" / "action_plan.csv")
+    targets = plan[plan.target_value.notna()]
+    nb = nbformat.read(out / "2024Q4" / "06_action_plan.ipynb", as_version=4)
+    said = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []))
+    assert "No earlier report" not in said
+    judged = re.search(r"Targets of the plan before met: 2024Q4: (\d+)% of (\d+)\.", said)
+    assert judged, said[:2000]
+    assert int(judged.group(2)) == len(targets.drop_duplicates(["metric", "segment", "segment_value"]))
+    assert "2024Q4: " in said and "2025" not in said

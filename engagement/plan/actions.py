@@ -125,48 +125,98 @@ def action_plan(found: pd.DataFrame, *, table: pd.DataFrame, forecasts: pd.DataF
     return plan
 
 
-def progress(reports_dir: str | Path, metrics: list[str], *, current: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Each selected metric over the reports found in ``reports_dir``, with the earlier plans' targets.
+PROGRESS_COLUMNS = ["period", "metric", "segment", "segment_value", "value", "target", "met"]
 
-    Reads every ``<period>/metrics.csv`` and ``<period>/action_plan.csv`` under
-    ``reports_dir`` (and ``current``, this run's measure table). A target set in
-    one report is judged against the next report's value: ``met`` is True when
-    the value reached the target in the metric's better direction.
+
+def _value_of(m: pd.DataFrame, metric: str, segment: str, segment_value: str) -> float:
+    hit = m[(m.metric == metric) & (m.segment == segment) & (m.segment_value == segment_value)]
+    return float(hit.value.iloc[0]) if len(hit) and pd.notna(hit.value.iloc[0]) else math.nan
+
+
+def _period_start(label: str, fiscal_start_month: int) -> pd.Timestamp:
+    from engagement.measure.periods import parse_period
+
+    return parse_period(label, fiscal_start_month=fiscal_start_month).start
+
+
+def progress(reports_dir: str | Path | None, metrics: list[str], *, current: pd.DataFrame | None = None,
+             fiscal_start_month: int = 1) -> pd.DataFrame:
+    """The selected metrics over the reports found in ``reports_dir``, and every earlier target judged.
+
+    Reads every ``<period>/metrics.csv`` and ``<period>/action_plan.csv`` under ``reports_dir``, in the order of
+    their periods, then ``current`` (this run's measure table). Each report's values of ``metrics`` for all
+    customers form the history; each target of a report's plan, whatever its metric and segment, is judged
+    against the next report's value of that metric and segment: ``met`` is True when the value reached the
+    target in the metric's better direction (None when the next report has no value for it).
+
+    Reports of ``current``'s period or later are left out: re-rendering a period (``--force``) never judges it
+    against its own plan, nor against a later period's.
 
     Returns
     -------
     DataFrame
-        ``period, metric, value, target, met`` (all customers; segments for
-        targets set on a segment).
+        ``period, metric, segment, segment_value, value, target, met``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.plan import progress
+    >>> now = pd.DataFrame({"period": "2024Q4", "period_role": "current", "segment": "all", "segment_value": "all",
+    ...                     "metric": ["nps"], "value": [42.0]})
+    >>> progress(None, ["nps"], current=now)[["period", "metric", "value", "met"]].to_dict("records")
+    [{'period': '2024Q4', 'metric': 'nps', 'value': 42.0, 'met': None}]
     """
-    frames = []
+    def start(label: str) -> pd.Timestamp:
+        return _period_start(label, fiscal_start_month)
+
+    now = current[current.period_role == "current"] if current is not None else None
+    here = start(str(now.period.iloc[0])) if now is not None and len(now) else None
+    frames: list[tuple[pd.Timestamp, str, pd.DataFrame, pd.DataFrame | None]] = []
     base = Path(reports_dir) if reports_dir else None
     if base is not None and base.exists():
         for folder in sorted(p for p in base.iterdir() if p.is_dir() and (p / "metrics.csv").exists()):
-            m = pd.read_csv(folder / "metrics.csv")
+            m = pd.read_csv(folder / "metrics.csv", dtype={"period": str, "segment": str, "segment_value": str})
             m = m[m.period_role == "current"]
-            plan = pd.read_csv(folder / "action_plan.csv") if (folder / "action_plan.csv").exists() else None
-            frames.append((m, plan))
-    if current is not None:
-        frames.append((current[current.period_role == "current"], None))
+            if not len(m):
+                continue
+            label = str(m.period.iloc[0])
+            try:
+                when = start(label)
+            except ValueError:  # not a period this run can place (another fiscal year): not part of its history
+                continue
+            if here is not None and when >= here:
+                continue
+            plan = None
+            if (folder / "action_plan.csv").exists():
+                plan = pd.read_csv(folder / "action_plan.csv", dtype={"segment": str, "segment_value": str})
+                for col in ("segment", "segment_value"):
+                    if col not in plan.columns:
+                        plan[col] = "all"
+            frames.append((when, label, m, plan))
+    if now is not None and len(now) and here is not None:
+        frames.append((here, str(now.period.iloc[0]), now, None))
+    frames.sort(key=lambda f: f[0])
     rows = []
     previous_plan: pd.DataFrame | None = None
-    for m, plan in sorted(frames, key=lambda fp: str(fp[0].period.iloc[0]) if len(fp[0]) else ""):
-        if not len(m):
-            continue
-        period = str(m.period.iloc[0])
-        for metric in metrics:
-            hit = m[(m.metric == metric) & (m.segment == "all")]
-            if not len(hit):
-                continue
-            value = float(hit.value.iloc[0])
-            target, met = math.nan, None
-            if previous_plan is not None and len(previous_plan):
-                t = previous_plan[(previous_plan.metric == metric) & (previous_plan.segment == "all")]
-                if len(t) and not pd.isna(t.target_value.iloc[0]):
-                    target = float(t.target_value.iloc[0])
-                    hib = catalog.higher_is_better(metric) is not False
+    for _, label, m, plan in frames:
+        targets = previous_plan[previous_plan.target_value.notna()] if previous_plan is not None else None
+        judged = set()
+        if targets is not None:
+            for t in targets.drop_duplicates(["metric", "segment", "segment_value"]).itertuples(index=False):
+                seg, val = str(t.segment), str(t.segment_value) if pd.notna(t.segment_value) else "all"
+                value, target = _value_of(m, str(t.metric), seg, val), float(t.target_value)
+                met = None
+                if not math.isnan(value):
+                    hib = catalog.higher_is_better(str(t.metric)) is not False
                     met = bool(value >= target) if hib else bool(value <= target)
-            rows.append({"period": period, "metric": metric, "value": value, "target": target, "met": met})
+                rows.append({"period": label, "metric": str(t.metric), "segment": seg, "segment_value": val,
+                             "value": value, "target": target, "met": met})
+                judged.add((str(t.metric), seg, val))
+        for metric in metrics:
+            value = _value_of(m, metric, "all", "all")
+            if (metric, "all", "all") in judged or math.isnan(value):
+                continue
+            rows.append({"period": label, "metric": metric, "segment": "all", "segment_value": "all",
+                         "value": value, "target": math.nan, "met": None})
         previous_plan = plan
-    return pd.DataFrame(rows, columns=["period", "metric", "value", "target", "met"])
+    return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
