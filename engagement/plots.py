@@ -332,7 +332,7 @@ def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes |
     name = catalog.name(metric)
     suffix = label[len(name):]
     ax.set_xlabel(f"difference vs the rest{suffix}")
-    ax.set_title(f"{name}: each segment vs the rest (red: q < 0.05)")
+    ax.set_title(f"{name}: each segment vs the rest (red: significant after correction)")
     return ax
 
 

@@ -153,6 +153,36 @@ def test_planted_segment_gaps_are_detected(demo):
     assert cac["paid_social"] > 2 * cac.drop("paid_social").max()
 
 
+def _channel_rows(metric, counts, n=200):
+    return [{"metric": metric, "segment": "acquisition_channel", "segment_value": v, "period": "2024Q4",
+             "period_role": "current", "status": "ok", "unit": "fraction", "method": "Wilson", "value": k / n,
+             "numerator": k, "denominator": n, "n": n, "se": math.sqrt(k / n * (1 - k / n) / n)}
+            for v, k in zip(("email", "referral", "search"), counts, strict=True)]
+
+
+def test_comparisons_by_construction_are_left_out_before_the_correction():
+    # referred customers are all in the referral channel (certain, p ~ 0); churn differs a little by channel
+    table = pd.DataFrame(_channel_rows("referral_rate", (0, 200, 0)) + _channel_rows("churn_rate", (20, 34, 22)))
+    seg = segment_tests(table)
+    churn = seg[seg.metric == "churn_rate"].set_index("segment_value")
+    assert seg[seg.metric == "referral_rate"].p_value.isna().all()
+    assert seg[seg.metric == "referral_rate"].test.str.contains("by construction").all()
+    # Benjamini-Hochberg by hand over the three churn tests only: q_(i) = min over j >= i of p_(j) m / j
+    p = churn.p_value.sort_values()
+    q = np.minimum.accumulate((p * 3 / np.arange(1, 4)).to_numpy()[::-1])[::-1]
+    assert churn.q_value[p.index].to_numpy() == pytest.approx(q, rel=1e-12)
+    # counted in the family, the three certain discoveries loosen every other threshold: the referral
+    # channel's churn gap (p = 0.024) would pass at q = 0.036 where the honest family gives 0.072
+    everything = segment_tests(table, exclude={})
+    assert everything.p_value.notna().sum() == 6
+    loose = everything[everything.metric == "churn_rate"].set_index("segment_value").q_value
+    assert (loose <= churn.q_value).all()
+    assert loose["referral"] < 0.05 <= churn.q_value["referral"]
+    text = eg.analysis.corrected_family(seg)
+    assert text.startswith("0 of the 3 segment comparisons tested are significant")
+    assert "3 comparisons of referral rate across acquisition channel (holds by construction" in text
+
+
 def test_planted_relationships_are_detected(demo):
     ds, _ = demo
     orders = ds["orders"]

@@ -17,7 +17,17 @@ from scipy import stats
 
 from engagement.analysis.trends import correct, difference_test, figure_kind
 
-__all__ = ["segment_tests", "apart_from_rest", "shift_share"]
+__all__ = ["segment_tests", "corrected_family", "apart_from_rest", "shift_share", "NOT_TESTED"]
+
+TOO_FEW = "none (too few observations or not poolable)"
+#: Segment comparisons left out of the tests, and so out of the false-discovery family, with the reason:
+#: ``(metric, segment)``, where a metric of ``None`` means every metric across that segment.
+NOT_TESTED: dict[tuple[str | None, str], str] = {
+    ("referral_rate", "acquisition_channel"): "holds by construction: referred customers come through the "
+                                              "referral channel",
+    (None, "value_tier"): "value tiers are cut by last year's spending: a gap across them is the metric's "
+                          "relationship with spending, tested customer by customer",
+}
 
 
 def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
@@ -57,8 +67,15 @@ def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
 
 
 def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, period_role: str = "current",
-                  alpha: float = 0.05, min_n: int = 30, confidence: float = 0.95) -> pd.DataFrame:
+                  alpha: float = 0.05, min_n: int = 30, confidence: float = 0.95,
+                  exclude: dict[tuple[str | None, str], str] | None = None) -> pd.DataFrame:
     """Each segment value against the rest of the customers, for every metric, with BH-corrected q-values.
+
+    Comparisons whose answer is known before the data is read (the referral channel against the referral
+    rate) are left out *before* the Benjamini-Hochberg correction: counted in the family, such a
+    certain discovery loosens the threshold for every other test, and removing it from the findings
+    afterwards leaves the others corrected for a family that was not the one reported. They stay in the
+    output, untested, with the reason in ``test``.
 
     Parameters
     ----------
@@ -71,14 +88,33 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
         Segment values with fewer observations are reported but not tested.
     confidence : float, default 0.95
         Level of the differences' intervals.
+    exclude : dict, optional
+        ``{(metric or None, segment): reason}`` comparisons not to test; None means :data:`NOT_TESTED`,
+        ``{}`` tests everything.
 
     Returns
     -------
     DataFrame
         ``segment, segment_value, metric, value, rest, difference, ci_low,
         ci_high, relative_difference, n, n_rest, p_value, test, q_value,
-        significant``.
+        significant``. The family corrected together is the rows with a p-value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [{"metric": m, "segment": "acquisition_channel", "segment_value": v, "period": "2024Q4",
+    ...          "period_role": "current", "status": "ok", "unit": "fraction", "method": "Wilson",
+    ...          "value": k / 200, "numerator": k, "denominator": 200, "n": 200, "se": None}
+    ...         for m, counts in {"referral_rate": (200, 0), "churn_rate": (30, 50)}.items()
+    ...         for v, k in zip(("referral", "search"), counts)]
+    >>> out = segment_tests(pd.DataFrame(rows))
+    >>> out.test.tolist()[2:]  # doctest: +NORMALIZE_WHITESPACE
+    ['none (holds by construction: referred customers come through the referral channel)',
+     'none (holds by construction: referred customers come through the referral channel)']
+    >>> int(out.p_value.notna().sum()), out.test.iloc[0]
+    (2, 'two-proportion z-test')
     """
+    exclude = NOT_TESTED if exclude is None else exclude
     d = table[(table.status == "ok") & (table.period_role == period_role) & (table.segment != "all")]
     if metrics is not None:
         d = d[d.metric.isin(metrics)]
@@ -89,15 +125,21 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
         unit = g.unit.iloc[0]
         kind, _ = figure_kind(g.iloc[0].to_dict())
         g = g.sort_values("segment_value")
+        why = exclude.get((metric, segment), exclude.get((None, segment)))
         for row in g.to_dict("records"):
             rest = _pool(g[g.segment_value != row["segment_value"]], kind, metric, unit)
             base = {"segment": segment, "segment_value": row["segment_value"], "metric": metric, "unit": unit,
                     "period": row["period"], "value": row["value"], "n": row["n"]}
+            if why is not None:
+                rows.append({**base, "rest": rest["value"] if rest is not None else np.nan,
+                             "n_rest": rest["n"] if rest is not None else 0, "difference": np.nan, "ci_low": np.nan,
+                             "ci_high": np.nan, "p_value": np.nan, "test": f"none ({why})"})
+                continue
             if rest is None or row["n"] < min_n or rest["n"] < min_n:
                 rows.append({**base, "rest": rest["value"] if rest is not None else np.nan,
                              "n_rest": rest["n"] if rest is not None else 0, "difference": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "p_value": np.nan,
-                             "test": "none (too few observations or not poolable)"})
+                             "test": TOO_FEW})
                 continue
             res = difference_test({**row, "metric": metric}, rest, confidence)
             rows.append({**base, "rest": rest["value"], "n_rest": rest["n"], **res})
@@ -110,6 +152,45 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
     out["q_value"] = correct(out["p_value"], alpha)
     out["significant"] = out["q_value"] < alpha
     return out.reset_index(drop=True)
+
+
+def corrected_family(tests: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The family that was corrected together, and what was left out of it and why, in one paragraph.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        :func:`segment_tests` output.
+    alpha : float, default 0.05
+        The threshold the ``significant`` flags were set against.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"segment": ["plan", "plan", "value_tier"], "metric": ["churn_rate", "aov", "aov"],
+    ...                   "p_value": [0.001, 0.2, None], "significant": [True, False, False],
+    ...                   "test": ["two-proportion z", "Welch t", "none (cut by spending)"]})
+    >>> print(corrected_family(t))
+    1 of the 2 segment comparisons tested is significant after the Benjamini-Hochberg correction (q < 0.05); the 2 were corrected together. Not tested, and so outside that family: 1 comparison across value tier (cut by spending).
+    """
+    tested = tests.p_value.notna()
+    n, k = int(tested.sum()), int((tests.significant & tested).sum())
+    text = (f"{k:,} of the {n:,} segment comparisons tested {'is' if k == 1 else 'are'} significant after the "
+            f"Benjamini-Hochberg correction (q < {alpha:g}); the {n:,} were corrected together.")
+    parts = []
+    left = tests[~tested]
+    # a stated exclusion is named by its segment (and metric); too few observations are counted alone
+    scope = left.segment.where(left.test != TOO_FEW, "")
+    for (test, segment), g in left.groupby([left.test, scope], sort=True):
+        metrics = g.metric.unique()
+        what = f" of {metrics[0].replace('_', ' ')}" if segment and len(metrics) == 1 and \
+            (metrics[0], segment) in NOT_TESTED else ""
+        where = f" across {segment.replace('_', ' ')}" if segment else ""
+        why = str(test).removeprefix("none (").removesuffix(")")
+        parts.append(f"{len(g):,} comparison{'' if len(g) == 1 else 's'}{what}{where} ({why})")
+    if parts:
+        text += " Not tested, and so outside that family: " + "; ".join(parts) + "."
+    return text
 
 
 def _share_variance(k: float, d: float) -> float:

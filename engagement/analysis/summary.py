@@ -30,8 +30,9 @@ def trend_table(metrics: list[str], *, trends: pd.DataFrame, changes: pd.DataFra
                 relations: pd.DataFrame) -> pd.DataFrame:
     """One row per metric: trend over time, segment performance, relationship with other metrics.
 
-    Only statistically supported statements are made (BH-corrected q < 0.05);
-    otherwise the cell says that nothing significant was found.
+    Only statistically supported statements are made (the ``significant`` flags of the tests, set
+    by their Benjamini-Hochberg q-values against the report's ``alpha``); otherwise the cell says that
+    nothing significant was found.
     """
     rows = []
     for m in metrics:

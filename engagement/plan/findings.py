@@ -32,10 +32,6 @@ FINDING_COLUMNS = ["rank", "metric", "other_metric", "metric_name", "kind", "per
 MOVEMENTS = ("change_vs_previous", "change_vs_last_year", "trend")
 #: customer-level volumes that all grow with the time a customer has been around
 EXPOSURE = {"orders", "spend", "clv", "active_days"}
-#: segment gaps that hold by definition, not behaviour: referred customers come through the referral channel;
-#: value tiers are cut by spending, so spend metrics differ across them by construction
-TAUTOLOGICAL_GAPS = {("referral_rate", "acquisition_channel"), ("aov", "value_tier"), ("revenue", "value_tier"),
-                     ("purchase_frequency", "value_tier"), ("clv", "value_tier"), ("orders", "value_tier")}
 
 
 def _name(metric: str) -> str:
@@ -224,19 +220,13 @@ def _changes(changes: pd.DataFrame, alpha: float) -> list[dict]:
     return rows
 
 
-#: segment columns whose gaps are findings elsewhere: value tiers are cut by last year's spending, so a gap
-#: across them is the metric's relationship with spending, which the customer-level relationships test
-RELATIONSHIP_SEGMENTS = {"value_tier"}
-
-
 def _gaps(segments: pd.DataFrame, alpha: float) -> list[dict]:
     rows = []
     for r in segments[segments.significant & (segments.q_value < alpha)].itertuples() if len(segments) else []:
-        if (r.metric, r.segment) not in TAUTOLOGICAL_GAPS and r.segment not in RELATIONSHIP_SEGMENTS:
-            rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
-                         "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
-                         "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
-                         "p_value": r.p_value, "q_value": r.q_value})
+        rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
+                     "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
+                     "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
+                     "p_value": r.p_value, "q_value": r.q_value})
     return rows
 
 
