@@ -200,7 +200,9 @@ def hostile(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
     out = tmp_path_factory.mktemp("hostile_reports")
-    assert main(["report", "--period", "2024Q4", "--data", str(folder), "--out", str(out), "--quiet"]) == 0
+    # a confidence level other than the default, so that the test below sees every interval honour it
+    assert main(["report", "--period", "2024Q4", "--data", str(folder), "--out", str(out), "--quiet",
+                 "-p", "confidence=0.9"]) == 0
     return out / "2024Q4", tables
 
 
@@ -241,6 +243,18 @@ def test_csv_outputs_neutralise_formulas_and_keep_numbers(hostile):
     assert (metrics.segment_value.astype(str).str.startswith("'=HYPERLINK")).any()
     raw = (folder / "metrics.csv").read_text()
     assert '"=HYPERLINK' not in raw and '"@cmd' not in raw
+
+
+def test_one_confidence_level_is_honoured_everywhere(hostile):
+    """Rendered with ``-p confidence=0.9``: no text, table or chart says 95%, and the 90% level is stated."""
+    folder, _ = hostile
+    texts = _outputs(folder)
+    html = texts["report.html"]
+    assert "90%" in html
+    for name, text in texts.items():
+        assert "95%" not in text and "95 %" not in text, name
+    json_findings = json.loads((folder / "findings.json").read_text())
+    assert all("95%" not in json.dumps(f) for f in json_findings)
 
 
 def test_no_identifier_or_email_in_any_output_even_with_rejected_rows(hostile):
