@@ -36,16 +36,21 @@ ROLE_LABELS = {"current": "this period", "previous": "previous period", "year_ag
 
 
 def set_style() -> None:
-    """The house style: white grid, colour-blind palette, print-friendly sizes.
+    """The house style: white grid, colour-blind palette, print-friendly sizes; tables show their text whole.
+
+    pandas cuts a table's text at 50 characters with "..." by default: a finding, an action or a test's
+    conclusion would lose its end (its q-value, its owner) in the report, so the limit is lifted.
 
     Examples
     --------
     >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
     >>> from engagement.plots import set_style
     >>> set_style()
-    >>> plt.rcParams["axes.titleweight"], plt.rcParams["svg.hashsalt"]
-    ('bold', 'engagement')
+    >>> plt.rcParams["axes.titleweight"], plt.rcParams["svg.hashsalt"], pd.get_option("display.max_colwidth")
+    ('bold', 'engagement', None)
     """
+    pd.set_option("display.max_colwidth", None)
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     plt.rcParams.update({"figure.figsize": (8.0, 4.5), "figure.dpi": 100, "savefig.dpi": 150,
                          "axes.titleweight": "bold", "axes.titlesize": 12, "svg.hashsalt": "engagement"})

@@ -62,7 +62,7 @@ def test_churn_without_cancellations_is_unavailable_and_inactivity_churn_stands_
 
 
 _FALSEHOODS = (r"\bnan\b", r"\bNaN\b", r"\bNone\b", r"\binf\b", r"\bTrue\b", r"\bFalse\b", r"np\.float",
-               r"Warning", r"Traceback", r"\\\$", r"Customer churn rate [\d.]+%")
+               r"Warning", r"Traceback", r"\\\$", r"Customer churn rate [\d.]+%", r"\.\.\.|…")
 
 
 def _no_falsehoods(text: str) -> None:

@@ -325,6 +325,15 @@ def test_live_progress_rewrites_one_cleared_line(capsys):
     assert capsys.readouterr().out == f"\r\x1b[K  [1/6] 01_define: cell 3 of {total}"
 
 
+def test_no_text_is_cut_short(rendered):
+    """pandas cuts a table cell at 50 characters with "..." unless told not to: no sentence, action or
+    conclusion of the report loses its end."""
+    html = (rendered / "report.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S))
+    cut = [text[max(m.start() - 60, 0):m.end()] for m in re.finditer(r"\.\.\.|…|&hellip;", text)]
+    assert cut == []
+
+
 def test_the_first_screen_is_the_answer(rendered):
     """Before the table of contents: the top findings with the money at stake, the headline action, the data."""
     html = (rendered / "report.html").read_text()
