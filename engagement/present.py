@@ -18,6 +18,7 @@ from engagement import catalog
 __all__ = [
     "escape_markdown",
     "format_value",
+    "format_delta",
     "format_interval",
     "format_q",
     "format_money",
@@ -63,6 +64,23 @@ def format_value(value: float, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+def format_delta(value: float, unit: str) -> str:
+    """A difference as a reader says it: percentage points for rates, points for NPS, a signed amount otherwise.
+
+    Examples
+    --------
+    >>> from engagement.present import format_delta
+    >>> format_delta(0.043, "fraction"), format_delta(-2.5, "points"), format_delta(-3.2, "currency")
+    ('+4.3 points', '-2.5 points', '-$3.20')
+    """
+    if unit == "fraction":
+        return f"{100 * value:+.1f} points"
+    if unit == "points":
+        return f"{value:+.1f} points"
+    sign = "+" if value >= 0 else "-"
+    return sign + format_value(abs(value), unit)
 
 
 def escape_markdown(text: Any) -> str:

@@ -268,3 +268,65 @@ def test_period_correlations_carry_a_warning():
     out = period_correlations(pd.DataFrame(rows), metrics=["nps", "csat", "aov"]).set_index(["variable", "other"])
     assert out.loc[("nps", "csat"), "rho"] == pytest.approx(1.0) and out.loc[("nps", "aov"), "rho"] == -1.0
     assert (out.warning == "only 8 periods: treat as a hint, not evidence").all()
+
+
+def _plan_region_churn(cells: list[tuple[str, str, int, int]]):
+    """Customers of the contract's minimum (no orders, no events) with plan, region and a Q4 cancellation."""
+    rows = []
+    for plan, region, n, lost in cells:
+        rows += [(plan, region, i < lost) for i in range(n)]
+    c = pd.DataFrame(rows, columns=["plan", "region", "lost"])
+    c["customer_id"] = [f"{i}.0" for i in range(len(c))]  # ids as an export writes them
+    c["signup_at"] = pd.Timestamp("2023-03-01")
+    c["cancelled_at"] = c.lost.map({True: pd.Timestamp("2024-11-15"), False: pd.NaT})
+    ds = eg.load({"customers": c.drop(columns="lost")})
+    tests = segment_tests(measure(ds, "2024Q4", segments=["plan", "region"], compare=False), metrics=["churn_rate"])
+    return ds, tests
+
+
+def test_a_gap_that_another_segments_mix_explains_is_not_its_own_and_a_real_one_stays():
+    from engagement.analysis.segments import explained_gaps
+    from engagement.plan.findings import findings
+
+    # plan drives churn (30% against 10%); the south holds 3/4 of the basic customers: 25% against 15% raw
+    mix = [("basic", "south", 300, 90), ("basic", "north", 100, 30),
+           ("premium", "south", 100, 10), ("premium", "north", 300, 30)]
+    ds, tests = _plan_region_churn(mix)
+    south = tests[(tests.segment == "region") & (tests.segment_value == "south")].iloc[0]
+    assert south.significant and math.isclose(south.difference, 100 / 400 - 60 / 400)
+    out = explained_gaps(ds, "2024Q4", tests)
+    by = out.set_index(["segment", "segment_value"])
+    assert by.loc[("region", "south"), "explained_by"] == "plan" and by.loc[("region", "north"), "explained_by"] == "plan"
+    assert math.isclose(by.loc[("region", "south"), "within_difference"], 0.0, abs_tol=1e-12)
+    assert by.loc[("plan", "basic"), "explained_by"] == ""  # the explaining segment is not explained away in turn
+    found = findings(pd.DataFrame(columns=["metric", "segment", "segment_value", "period_role", "status", "value",
+                                           "ci_low", "ci_high", "period", "unit", "denominator"]),
+                     changes=pd.DataFrame(), segments=out, trends=pd.DataFrame())
+    assert found.segment.tolist() == ["plan"]
+    assert "it accounts for the gap of region north" in found.sentence.iloc[0]
+
+    # the south churns 10 points more within both plans: weights 300/400 and 100/400 of the south's customers
+    own = [("basic", "south", 300, 120), ("basic", "north", 100, 30),
+           ("premium", "south", 100, 20), ("premium", "north", 300, 30)]
+    ds, tests = _plan_region_churn(own)
+    out = explained_gaps(ds, "2024Q4", tests).set_index(["segment", "segment_value"])
+    south = out.loc[("region", "south")]
+    assert south.explained_by == "" and math.isclose(south.within_difference, 0.75 * 0.1 + 0.25 * 0.1)
+    # its variance by hand: Agresti-Caffo shares of the four cells, the strata weighted by the south's customers
+    def var(k, n):
+        p = (k + 1) / (n + 2)
+        return p * (1 - p) / (n + 2)
+    v = 0.75**2 * (var(120, 300) + var(30, 100)) + 0.25**2 * (var(20, 100) + var(30, 300))
+    assert math.isclose(south.within_p, 2 * stats.norm.sf(0.1 / math.sqrt(v)), rel_tol=1e-9)
+
+
+def test_crossed_segments_split_back_whatever_the_labels_hold():
+    from engagement.measure.segments import crossed, split_crossed
+
+    awkward = [("a*b:", ":x", 200, 60), ("a*b:", "1:y", 200, 60), ("<b>", ":x", 200, 20), ("<b>", "1:y", 200, 20)]
+    ds, _ = _plan_region_churn(awkward)
+    t = measure(ds, "2024Q4", segments=[crossed("plan", "region")], compare=False)
+    churn = t[(t.metric == "churn_rate") & (t.segment == "plan*region")]
+    got = {split_crossed(v): (int(k), int(d)) for v, k, d in zip(churn.segment_value, churn.numerator,
+                                                                  churn.denominator, strict=True)}
+    assert got == {(p, r): (lost, n) for p, r, n, lost in awkward}

@@ -10,7 +10,14 @@ import pytest
 
 import engagement as eg
 from engagement import catalog
-from engagement.analysis import associations, change_tests, customer_summary, segment_tests, trend_tests
+from engagement.analysis import (
+    associations,
+    change_tests,
+    customer_summary,
+    explained_gaps,
+    segment_tests,
+    trend_tests,
+)
 from engagement.data.demo import write_demo
 from engagement.data.load import default_demo_path
 from engagement.measure import measure, measure_series, rfm_summary
@@ -24,7 +31,8 @@ def _pipeline(ds):
     bg, gg = eg.BGNBD.fit(rfm), eg.GammaGamma.fit(rfm)
     rfm["clv"] = eg.customer_lifetime_value(bg, gg, rfm)
     relations = associations(customer_summary(ds, "2024Q4", clv=rfm))
-    found = findings(table, changes=change_tests(table), segments=segment_tests(table), trends=trend_tests(series),
+    segments = explained_gaps(ds, "2024Q4", segment_tests(table))
+    found = findings(table, changes=change_tests(table), segments=segments, trends=trend_tests(series),
                      relations=relations)
     return table, found
 

@@ -13,7 +13,7 @@ from engagement.analysis.clv import (
     holdout_by_frequency,
 )
 from engagement.analysis.relations import associations, period_correlations
-from engagement.analysis.segments import corrected_family, segment_tests
+from engagement.analysis.segments import corrected_family, explained_gaps, explained_summary, segment_tests
 from engagement.analysis.survival import kaplan_meier, logrank
 from engagement.analysis.trends import (
     change_tests,
@@ -46,6 +46,8 @@ __all__ = [
     "seasonal_components",
     "segment_tests",
     "corrected_family",
+    "explained_gaps",
+    "explained_summary",
     "short_history",
     "trend_tests",
 ]

@@ -21,11 +21,36 @@ from engagement.measure._engine import left_join as _ljoin
 from engagement.measure._engine import ts as _ts
 from engagement.measure.periods import Period
 
-__all__ = ["DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "TENURE_BANDS", "segment_columns", "segment_table"]
+__all__ = ["DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "TENURE_BANDS", "crossed", "segment_columns", "segment_table",
+           "split_crossed"]
 
 DEFAULT_SEGMENTS = ("plan", "acquisition_channel", "region", "tenure_band", "new_vs_returning", "value_tier")
 DERIVED_SEGMENTS = ("tenure_band", "new_vs_returning", "value_tier")
 TENURE_BANDS = ("new this period", "under 1 year", "more than 1 year")
+
+
+def crossed(first: str, second: str) -> str:
+    """The name of the segment that crosses two others (``"plan*region"``): one value per pair of values.
+
+    Its values are written so that they split back exactly, whatever the labels hold
+    (:func:`split_crossed`).
+    """
+    return f"{first}*{second}"
+
+
+def split_crossed(value: str) -> tuple[str, str]:
+    """The two values of a crossed segment's value (``"5:basicnorth"`` -> ``("basic", "north")``): the first
+    value's length comes first, so that no character of a label can be mistaken for the separator.
+
+    Examples
+    --------
+    >>> from engagement.measure.segments import split_crossed
+    >>> split_crossed("5:basicnorth"), split_crossed("3:a*b:c")
+    (('basic', 'north'), ('a*b', ':c'))
+    """
+    size, _, rest = value.partition(":")
+    n = int(size)
+    return rest[:n], rest[n:]
 
 
 def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
@@ -34,21 +59,26 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.
     One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
     the value of ``segments[i]`` (internal names, so that a customer attribute can
     never collide with a fact column). Missing attribute values are
-    ``"(missing)"``; see :func:`segment_table` for the derived segments.
+    ``"(missing)"``; see :func:`segment_table` for the derived segments. A crossed
+    segment ``"plan*region"`` (:func:`crossed`) has one value per pair of values.
     """
     c = ds["customers"]
     c = c.filter(c.signup_at < _ts(period.end))
     start = _ts(period.start)
     year_before = _ts(period.start - pd.Timedelta(days=365))
-    values: dict[str, ir.Value] = {}
+    parts = {col: col.split("*") for col in segments}
+    for col, names in parts.items():
+        if len(names) > 2 or "" in names:
+            raise ValueError(f"Segment {col!r}: a crossed segment joins two segments, as 'plan*region'.")
+    bases = list(dict.fromkeys(b for names in parts.values() for b in names))
+    values: dict[str, ir.Value | None] = {}
     tiers = None
-    for i, col in enumerate(segments):
-        name = f"__seg{i}"
+    for col in bases:
         if col == "tenure_band":
-            values[name] = ibis.ifelse(c.signup_at >= start, TENURE_BANDS[0],
-                                       ibis.ifelse(c.signup_at >= year_before, TENURE_BANDS[1], TENURE_BANDS[2]))
+            values[col] = ibis.ifelse(c.signup_at >= start, TENURE_BANDS[0],
+                                      ibis.ifelse(c.signup_at >= year_before, TENURE_BANDS[1], TENURE_BANDS[2]))
         elif col == "new_vs_returning":
-            values[name] = ibis.ifelse(c.signup_at >= start, "new", "returning")
+            values[col] = ibis.ifelse(c.signup_at >= start, "new", "returning")
         elif col == "value_tier":
             if not ds.has("orders"):
                 raise ValueError("Segment 'value_tier' needs the orders table, which the dataset does not have.")
@@ -57,21 +87,27 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.
             spend = o.group_by("customer_id").aggregate(spend=_xsum(o.revenue))
             spend = spend.filter(spend.spend > 0)
             tiers = spend.select("customer_id", __tier=ibis.ntile(3).over(order_by=[spend.spend, spend.customer_id]))
-            values[name] = None  # filled after the join below
+            values[col] = None  # filled after the join below
         elif col in c.columns:
-            values[name] = c[col].cast("string").fill_null("(missing)")
+            values[col] = c[col].cast("string").fill_null("(missing)")
         else:
             raise ValueError(
                 f"Segment column {col!r} is not a customers column nor a derived segment; customers has "
                 f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
             )
-    base = c.select("customer_id", **{k: v for k, v in values.items() if v is not None})
-    if tiers is None:
-        return base
-    joined = _ljoin(base, tiers)
-    label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
-                       else_="none")
-    return joined.select("customer_id", **{k: (label if v is None else joined[k]) for k, v in values.items()})
+    inner = {col: f"__base{i}" for i, col in enumerate(bases)}
+    table = c.select("customer_id", **{inner[k]: v for k, v in values.items() if v is not None})
+    if tiers is not None:
+        joined = _ljoin(table, tiers)
+        label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
+                           else_="none")
+        table = joined.select("customer_id", *[joined[inner[k]] for k, v in values.items() if v is not None],
+                              **{inner["value_tier"]: label})
+    out = {}
+    for i, col in enumerate(segments):
+        first, *second = (table[inner[b]] for b in parts[col])
+        out[f"__seg{i}"] = first if not second else first.length().cast("string") + ":" + first + second[0]
+    return table.select("customer_id", **out)
 
 
 def segment_table(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:

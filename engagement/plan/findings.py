@@ -16,7 +16,7 @@ import pandas as pd
 
 from engagement import catalog
 from engagement.analysis.relations import VARIABLE_METRIC
-from engagement.present import format_money, format_q, format_value, level_label
+from engagement.present import format_delta, format_money, format_q, format_value, level_label
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
 
@@ -43,16 +43,6 @@ def _better(metric: str, delta: float) -> str:
     if hib is None or delta == 0:
         return "neutral"
     return "better" if (delta > 0) == hib else "worse"
-
-
-def _delta(value: float, unit: str) -> str:
-    """A difference as a reader says it: percentage points for rates, points for NPS."""
-    if unit == "fraction":
-        return f"{100 * value:+.1f} points"
-    if unit == "points":
-        return f"{value:+.1f} points"
-    sign = "+" if value >= 0 else "-"
-    return sign + format_value(abs(value), unit)
 
 
 def _scope(segment: str, value: str) -> str:
@@ -113,7 +103,7 @@ def _impact(metric: str, kind: str, r: pd.Series, table: pd.DataFrame, clv: pd.D
     if metric == "aov" and kind.startswith("change"):
         orders = get("orders")
         if not math.isnan(orders):
-            return abs(r.effect) * orders, f"{_delta(r.effect, 'currency')} per order x {orders:,.0f} orders"
+            return abs(r.effect) * orders, f"{format_delta(r.effect, 'currency')} per order x {orders:,.0f} orders"
     if metric == "conversion_rate" and kind.startswith("change"):
         sessions, aov = get("website_visits"), get("aov")
         if not (math.isnan(sessions) or math.isnan(aov)):
@@ -194,7 +184,7 @@ def findings(
     rows = [r for r in rows if keep(r["metric"]) or keep(r.get("other_metric", ""))]
     if not rows:
         return pd.DataFrame(columns=FINDING_COLUMNS)
-    out = _one_per_effect(pd.DataFrame(rows))
+    out = _explains(_one_per_effect(pd.DataFrame(rows)), segments)
     out["metric_name"] = out.metric.map(_name)
     described = [_describe(r, table, clv_by_segment, level_label(confidence)) for r in out.itertuples()]
     for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score"):
@@ -221,8 +211,12 @@ def _changes(changes: pd.DataFrame, alpha: float) -> list[dict]:
 
 
 def _gaps(segments: pd.DataFrame, alpha: float) -> list[dict]:
+    """Significant segment gaps, but for those another segment explains (``explained_by`` of
+    :func:`~engagement.analysis.explained_gaps`): they are that segment's gap seen through its mix."""
     rows = []
-    for r in segments[segments.significant & (segments.q_value < alpha)].itertuples() if len(segments) else []:
+    explained = segments.explained_by.fillna("") != "" if "explained_by" in segments else False
+    for r in segments[segments.significant & (segments.q_value < alpha) & ~explained].itertuples() \
+            if len(segments) else []:
         rows.append({"metric": r.metric, "kind": "segment_gap", "period": r.period, "segment": r.segment,
                      "segment_value": r.segment_value, "value": r.value, "reference": r.rest,
                      "effect": r.difference, "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": r.unit,
@@ -374,6 +368,22 @@ def _one_gap_per_dimension(out: pd.DataFrame) -> pd.DataFrame:
     return _twins(out.drop(index=drop))
 
 
+def _explains(out: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """A gap finding names the gaps of other segments it explains (their mix of its values)."""
+    if "explained_by" not in segments or out.empty:
+        return out
+    explained = segments[segments.explained_by.fillna("") != ""]
+    for (metric, by), g in explained.groupby(["metric", "explained_by"], sort=True):
+        hit = out.index[(out.kind == "segment_gap") & (out.metric == metric) & (out.segment == by)]
+        if not len(hit):
+            continue
+        what = ", ".join(f"{str(r.segment).replace('_', ' ')} {r.segment_value} ({format_delta(r.difference, r.unit)}"
+                         f" against the rest, {format_delta(r.within_difference, r.unit)} within each "
+                         f"{str(by).replace('_', ' ')})" for r in g.itertuples())
+        out.loc[hit[0], "also"] = out.loc[hit[0], "also"] + f"; it accounts for the gap of {what}"
+    return out
+
+
 def _twins(out: pd.DataFrame) -> pd.DataFrame:
     """The same customers under two segment names (new customers, and tenure "new this period"; returning
     customers and the rest of the tenure bands) give the same figures, or mirrored ones: keep the first."""
@@ -391,7 +401,7 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
     sentence, direction, change = _sentence(r, level)
     if r.kind in ("change_vs_previous", "change_vs_last_year"):
         if r.segment != "all" and not pd.isna(getattr(r, "rest_change", math.nan)):
-            sentence += f", while the rest of the customers moved {_delta(r.rest_change, r.unit)}"
+            sentence += f", while the rest of the customers moved {format_delta(r.rest_change, r.unit)}"
         elif r.segment == "all":
             sentence += _drivers(table, r)
     sentence += getattr(r, "also", "") if isinstance(getattr(r, "also", ""), str) else ""
@@ -440,9 +450,9 @@ def _drivers(table: pd.DataFrame, r: Any) -> str:
     if best is None:
         return ""
     _, segment, top = best
-    return (f"; most of it{_scope(segment, str(top.segment_value))} ({_delta(top.contribution, r.unit)} of the "
-            f"{_delta(r.effect, r.unit)}: {_delta(top.rate, r.unit)} from its own rate, "
-            f"{_delta(top.mix, r.unit)} from its share of the base)")
+    return (f"; most of it{_scope(segment, str(top.segment_value))} ({format_delta(top.contribution, r.unit)} of the "
+            f"{format_delta(r.effect, r.unit)}: {format_delta(top.rate, r.unit)} from its own rate, "
+            f"{format_delta(top.mix, r.unit)} from its share of the base)")
 
 
 def _rank(out: pd.DataFrame) -> pd.DataFrame:
@@ -459,26 +469,26 @@ def _rank(out: pd.DataFrame) -> pd.DataFrame:
 
 def _sentence(r: pd.Series, level: str = "95%") -> tuple[str, str, str]:
     name, scope, unit = _name(r.metric), _scope(r.segment, r.segment_value), r.unit
-    ci = "" if pd.isna(r.ci_low) else f", {level} CI {_delta(r.ci_low, unit)} to {_delta(r.ci_high, unit)}"
+    ci = "" if pd.isna(r.ci_low) else f", {level} CI {format_delta(r.ci_low, unit)} to {format_delta(r.ci_high, unit)}"
     if r.kind in ("change_vs_previous", "change_vs_last_year"):
         verb = "rose" if r.effect > 0 else "fell"
         direction = _better(r.metric, r.effect)
         when = f"in {r.period}" + (" against a year earlier" if r.kind == "change_vs_last_year" else "")
         text = (f"{name}{scope} {verb} from {format_value(r.reference, unit)} to {format_value(r.value, unit)} "
-                f"{when} ({_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
+                f"{when} ({format_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
         return text, direction, "up" if r.effect > 0 else "down"
     if r.kind == "segment_gap":
         direction = _better(r.metric, r.effect)
         rel = "higher" if r.effect > 0 else "lower"
         rest = "the other channels' median" if pd.isna(r.q_value) else "the rest of the customers"
         text = (f"{name}{scope} is {rel} than for {rest}: {format_value(r.value, unit)} vs "
-                f"{format_value(r.reference, unit)} in {r.period} ({_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
+                f"{format_value(r.reference, unit)} in {r.period} ({format_delta(r.effect, unit)}{ci}, {format_q(r.q_value)})")
         return text, direction, rel
     if r.kind == "trend":
         direction = _better(r.metric, r.effect)
         verb = "rising" if r.effect > 0 else "falling"
         # a slope of a rate is in percentage points per period, not a percentage
-        text = (f"{name}{scope} has been {verb} by {_delta(abs(r.effect), unit).lstrip('+')} per period over "
+        text = (f"{name}{scope} has been {verb} by {format_delta(abs(r.effect), unit).lstrip('+')} per period over "
                 f"{r.period} ({format_q(r.q_value)})")
         return text, direction, "up" if r.effect > 0 else "down"
     if r.kind == "level_vs_target":
