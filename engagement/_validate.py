@@ -142,3 +142,21 @@ def check_whole(values: np.ndarray, name: str, what: str = "") -> None:
             f"`{name}`: {int(bad.sum()):,} of {len(values):,} values are not whole numbers "
             f"(e.g. {_example(values, bad)}).{hint}"
         )
+
+
+def aligned_clusters(values: Any, clusters: Any, name: str, cluster_name: str) -> np.ndarray:
+    """The cluster (respondent, customer, visitor) of each non-missing value of ``values``, as text.
+
+    ``clusters`` must give one cluster per value, none missing: an answer without its respondent cannot be
+    placed, and is refused rather than dropped.
+    """
+    series = values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(list(values))
+    keys = clusters.reset_index(drop=True) if isinstance(clusters, pd.Series) else pd.Series(list(clusters))
+    if len(keys) != len(series):
+        raise ValueError(f"`{cluster_name}` must name one per value of `{name}`: {len(keys):,} for "
+                         f"{len(series):,} values.")
+    missing = keys.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"`{cluster_name}`: {int(missing.sum()):,} of {len(keys):,} are missing (e.g. at "
+                         f"position {int(np.flatnonzero(missing)[0])}); every value needs its {cluster_name[:-1]}.")
+    return keys[~series.isna().to_numpy()].astype(str).to_numpy()

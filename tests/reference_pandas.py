@@ -151,7 +151,9 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
                                     dur_sum=("duration", "sum"), converting=("converted", "sum"))
     per = per.assign(web_clusters=1, web_s_sq=per["n_sessions"] ** 2, web_pv_sq=per["n_pageviews"] ** 2,
                      web_s_pv=per["n_sessions"] * per["n_pageviews"], web_dur_sq=per["dur_sum"] ** 2,
-                     web_s_dur=per["n_sessions"] * per["dur_sum"])
+                     web_s_dur=per["n_sessions"] * per["dur_sum"], web_b_sq=per["bounces"] ** 2,
+                     web_s_b=per["n_sessions"] * per["bounces"], web_c_sq=per["converting"] ** 2,
+                     web_s_c=per["n_sessions"] * per["converting"])
     web_cols = [c for c in per.columns if c != "customer_id"]
     f_web = per[per["customer_id"].notna()].set_index("customer_id")[web_cols]
     # visits of no customer of the quarter (anonymous, or signed up after it) count for all customers only
@@ -176,6 +178,16 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     facts["fw_n"] = fw_ok.astype(int)
     facts["fw_engaged"] = (fw_ok & (facts["fw_days"] >= 2)).astype(int)
     facts["referred_new"] = ((facts["referred"] > 0) & (facts["new"] == 1)).astype(int)
+    # customer-level moments of the shares whose items cluster in their customer (answers, emails)
+    net, n_nps = facts["nps_pro"] - facts["nps_det"], facts["nps_pro"] + facts["nps_pas"] + facts["nps_det"]
+    facts["nps_people"], facts["nps_z_sq"] = (n_nps > 0).astype(int), net**2
+    facts["nps_n_sq"], facts["nps_n_z"] = n_nps**2, n_nps * net
+    facts["csat_t_sq"], facts["csat_n_t"] = facts["csat_top2"] ** 2, facts["csat_n"] * facts["csat_top2"]
+    dl, op, cl, un = (facts[k] for k in ("delivered", "opened", "clicked", "unsubscribed"))
+    facts["em_people"], facts["em_openers"] = (dl > 0).astype(int), (op > 0).astype(int)
+    for name, value in {"em_dd": dl * dl, "em_oo": op * op, "em_cc": cl * cl, "em_uu": un * un, "em_do": dl * op,
+                        "em_dc": dl * cl, "em_oc": op * cl, "em_du": dl * un}.items():
+        facts[name] = value
     for q in ("csat", "ces"):  # customer-level moments of the survey means' ratio estimator over respondents
         facts[f"{q}_people"] = (facts[f"{q}_n"] > 0).astype(int)
         facts[f"{q}_cust_sq"] = facts[f"{q}_sum"] ** 2
@@ -192,7 +204,9 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
             "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
             "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews",
             "bounces", "dur_sum", "converting", "referred_new", "web_clusters", "web_s_sq", "web_pv_sq", "web_s_pv",
-            "web_dur_sq", "web_s_dur"]
+            "web_dur_sq", "web_s_dur", "web_b_sq", "web_s_b", "web_c_sq", "web_s_c", "nps_people", "nps_z_sq",
+            "nps_n_sq", "nps_n_z", "csat_t_sq", "csat_n_t", "em_people", "em_openers", "em_dd", "em_oo", "em_cc",
+            "em_uu", "em_do", "em_dc", "em_oc", "em_du"]
     facts["all"] = "all"
 
     # per segment: sums, then metric values
@@ -264,6 +278,25 @@ def _wilson(k: float, n: float) -> tuple[float, float, float]:
     p = k / n
     centre, half = p + Z**2 / (2 * n), Z * np.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2))
     return np.sqrt(p * (1 - p) / n), (centre - half) / (1 + Z**2 / n), (centre + half) / (1 + Z**2 / n)
+
+
+def _design_effect(c: float, k: float, n: float, yy: float, xx: float, xy: float, item_var: float) -> float:
+    """Clustered variance of k / n (ratio estimator over c clusters) over the variance of n independent items."""
+    if c < 2 or n < 2 or c >= n or item_var <= 0:
+        return 1.0
+    r = k / n
+    clustered = max(yy - 2 * r * xy + r * r * xx, 0.0) * c / ((c - 1) * n * n)
+    return max(1.0, clustered / (item_var / (n - 1)))
+
+
+def _clustered_wilson(k: float, n: float, c: float, yy: float, xx: float, xy: float) -> tuple[float, ...]:
+    """Wilson at the effective sample size n / deff: (effective n, se, low, high)."""
+    if not n:
+        return 0, NAN, NAN, NAN
+    p = k / n
+    deff = _design_effect(c, k, n, yy, xx, xy, p * (1 - p))
+    se, low, high = _wilson(k / deff, n / deff)
+    return (n if deff == 1.0 else max(round(n / deff), 1)), se, max(0.0, min(low, p)), min(1.0, max(high, p))
 
 
 def _ratio_over_customers(n: float, y: float, x: float, yy: float, xx: float, xy: float
@@ -376,6 +409,29 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
         "unsubscribe_rate": _wilson(min(r["unsubscribed"], r["delivered"]), r["delivered"]),
         "referral_rate": _wilson(r["referred_new"], r["new"]),
     }
+    # shares whose items cluster: Wilson at the effective sample size, which is the n they report
+    unsub = min(r["unsubscribed"], r["delivered"])
+    for m, args in {
+        "csat": (r["csat_top2"], r["csat_n"], r["csat_people"], r["csat_t_sq"], r["csat_n_sq"], r["csat_n_t"]),
+        "bounce_rate": (r["bounces"], r["n_sessions"], r["web_clusters"], r["web_b_sq"], r["web_s_sq"], r["web_s_b"]),
+        "conversion_rate": (r["converting"], r["n_sessions"], r["web_clusters"], r["web_c_sq"], r["web_s_sq"],
+                            r["web_s_c"]),
+        "email_open_rate": (r["opened"], r["delivered"], r["em_people"], r["em_oo"], r["em_dd"], r["em_do"]),
+        "email_click_rate": (r["clicked"], r["delivered"], r["em_people"], r["em_cc"], r["em_dd"], r["em_dc"]),
+        "click_to_open_rate": (r["clicked"], r["opened"], r["em_openers"], r["em_cc"], r["em_oo"], r["em_oc"]),
+        "unsubscribe_rate": (unsub, r["delivered"], r["em_people"], r["em_uu"], r["em_dd"], r["em_du"]),
+    }.items():
+        n_eff, *interval = _clustered_wilson(*args)
+        figures[m] = (figures[m][0], n_eff)
+        intervals[m] = tuple(interval)
+    if nps_n:
+        p, d = r["nps_pro"] / nps_n, r["nps_det"] / nps_n
+        deff = _design_effect(r["nps_people"], r["nps_pro"] - r["nps_det"], nps_n, r["nps_z_sq"], r["nps_n_sq"],
+                              r["nps_n_z"], p + d - (p - d) ** 2)
+        se, low, high = _nps(r["nps_pro"] / deff, r["nps_det"] / deff, nps_n / deff)
+        figures["nps"] = (figures["nps"][0], nps_n if deff == 1.0 else max(round(nps_n / deff), 1))
+        score = figures["nps"][0]
+        intervals["nps"] = (se, min(low, score), max(high, score))
     return [(seg, value, m, float(v), int(n), *intervals.get(m, (NAN, NAN, NAN))) for m, (v, n) in figures.items()]
 
 

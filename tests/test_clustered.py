@@ -146,3 +146,87 @@ def test_visits_of_a_customer_who_signs_up_later_count_for_all_customers_only():
     cur = table[table.period_role == "current"].set_index("metric")
     assert cur.loc["website_visits", "value"] == 7 and cur.loc["page_views", "value"] == 16
     assert cur.loc["pages_per_session", "n"] == 5  # z is a cluster of its own
+
+
+def test_clustered_share_intervals_cover_the_truth_and_the_per_item_ones_do_not():
+    """Emails cluster in their customer: 300 customers, each with an open propensity ~ Beta(1, 3) (the true open
+    rate is 25%) and 1 + Poisson(4) emails. NPS answers cluster in their respondent: 400 customers of a type
+    (promoter, passive, detractor with chances 0.5, 0.3, 0.2) answer 1 + Poisson(1.5) times, each answer their
+    type with chance 0.8 and any of the three otherwise (true NPS 100 x (0.4667 - 0.2267) = 24). 2,000 simulated
+    quarters each."""
+    from engagement.intervals import clustered_share_result
+
+    rng = np.random.default_rng(31)
+    covered = {"emails clustered": 0, "emails independent": 0, "nps clustered": 0, "nps independent": 0}
+    reps = 2000
+    for _ in range(reps):
+        p = rng.beta(1.0, 3.0, 300)
+        x = 1 + rng.poisson(4.0, 300)
+        y = rng.binomial(x, p).astype(float)
+        flat = eg.email_open_rate(int(y.sum()), int(x.sum()))
+        c = clustered_share_result(flat, 300, (y * y).sum(), (x * x).sum(), (x * y).sum())
+        covered["emails clustered"] += c.ci_low <= 0.25 <= c.ci_high
+        covered["emails independent"] += flat.ci_low <= 0.25 <= flat.ci_high
+        kind = rng.choice(3, 400, p=[0.5, 0.3, 0.2])
+        times = 1 + rng.poisson(1.5, 400)
+        who = np.repeat(np.arange(400), times)
+        answer = np.where(rng.random(len(who)) < 0.8, kind[who], rng.choice(3, len(who)))
+        scores = np.array([10, 8, 3])[answer]
+        for label, r in (("clustered", eg.nps(scores, respondents=who)), ("independent", eg.nps(scores))):
+            covered[f"nps {label}"] += r.ci_low <= 24.0 <= r.ci_high
+    rates = {k: v / reps for k, v in covered.items()}
+    assert 0.93 <= rates["emails clustered"] <= 0.97 and rates["emails independent"] < 0.85, rates
+    assert 0.93 <= rates["nps clustered"] <= 0.97 and rates["nps independent"] < 0.91, rates
+
+
+def _email_only() -> dict[str, pd.DataFrame]:
+    """Three customers with email only: a opens all 6 of their campaigns, b none of 6, c one of 2."""
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_at": pd.Timestamp("2024-01-05")})
+    rows = []
+    for who, n, opened in (("a", 6, 6), ("b", 6, 0), ("c", 2, 1)):
+        for i in range(n):
+            at = pd.Timestamp("2024-10-02") + pd.Timedelta(days=7 * i)
+            rows.append((who, f"k{i}", "delivered", at))
+            if i < opened:
+                rows.append((who, f"k{i}", "open", at + pd.Timedelta(hours=2)))
+    email = pd.DataFrame(rows, columns=["customer_id", "campaign_id", "event", "occurred_at"])
+    return {"customers": customers, "email_events": email}
+
+
+def test_measured_open_rate_is_at_its_effective_sample_size_and_the_tests_read_it():
+    from engagement.analysis.trends import difference_test
+
+    table = measure(_email_only(), "2024Q4", segments=[], compare=False)
+    got = table[table.metric == "email_open_rate"].iloc[0]
+    # by hand: 7 of 14; per customer (y, x) = (6, 6), (0, 6), (1, 2); R = 1/2
+    ss = (6 - 3) ** 2 + (0 - 3) ** 2 + (1 - 1) ** 2  # sum (y - R x)^2 = 18
+    clustered = ss * 3 / (2 * 14**2)
+    deff = clustered / (0.25 / 13)
+    assert got.value == 0.5 and got.numerator == 7 and got.denominator == 14
+    # the share's variance at its effective size: p (1 - p) / (14 / deff)
+    assert got.n == round(14 / deff) == 2 and got.se == pytest.approx(np.sqrt(0.25 * deff / 14), rel=1e-12)
+    low, high = sm_wilson(7 / deff, 14 / deff)
+    assert (got.ci_low, got.ci_high) == (pytest.approx(low), pytest.approx(high))
+    # a share at an effective size of a quarter of its items is tested as its counts divided by four
+    a = {"metric": "email_open_rate", "value": 0.3, "numerator": 300, "denominator": 1000, "n": 250}
+    b = {"metric": "email_open_rate", "value": 0.24, "numerator": 240, "denominator": 1000, "n": 250}
+    same = difference_test({**a, "numerator": 75, "denominator": 250}, {**b, "numerator": 60, "denominator": 250})
+    assert difference_test(a, b)["p_value"] == pytest.approx(same["p_value"], rel=1e-12)
+    assert difference_test({**a, "n": 1000}, {**b, "n": 1000})["p_value"] < same["p_value"] / 10
+
+
+def sm_wilson(k: float, n: float) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
+
+
+def test_answers_without_their_respondent_are_refused_not_dropped():
+    with pytest.raises(ValueError, match=r"`respondents` must name one per value of `ratings`: 1 for 2 values"):
+        eg.csat([4, 5], respondents=["a"])
+    with pytest.raises(ValueError, match=r"`respondents`: 1 of 3 are missing \(e.g. at position 1\)"):
+        eg.nps([10, 9, 3], respondents=["a", None, "b"])
+    # a missing answer is excluded with its respondent, and counted
+    r = eg.csat([4, None, 5, 2], respondents=["a", "b", "a", "c"])
+    assert r.n_missing == 1 and r.denominator == 3 and r.details["clusters"] == 2

@@ -33,38 +33,20 @@ NOT_TESTED: dict[tuple[str | None, str], str] = {
 
 
 def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
-    """Combine segment values into one estimate with value, se, n (and counts)."""
+    """Combine segment values into one estimate with value, se, n (and counts), as :func:`_pooled` does."""
     rows = rows.dropna(subset=["value"])
     rows = rows[rows.n > 0]
     if rows.empty:
         return None
-    n = float(rows.n.sum())
-    out = {"metric": metric, "unit": unit, "n": n, "method": rows.method.iloc[0], "kind": kind, "sampled": True}
-    if kind == "proportion":
-        k, d = float(rows.numerator.sum()), float(rows.denominator.sum())
-        p = k / d if d else np.nan
-        out.update(value=p, numerator=k, denominator=d, se=math.sqrt(p * (1 - p) / d) if d else np.nan)
-    elif kind == "net_score":
-        v, se = rows.value / 100, rows.se / 100
-        both = se**2 * rows.n + v**2  # p + d
-        pro = ((v + both) / 2 * rows.n).sum() / n
-        det = ((both - v) / 2 * rows.n).sum() / n
-        out.update(value=100 * (pro - det), se=100 * math.sqrt(max(pro + det - (pro - det) ** 2, 0) / n))
-    elif kind == "clustered_mean":
-        pooled = _pooled(kind, *(rows[c].to_numpy(dtype=float, na_value=np.nan)
-                                 for c in ("value", "se", "n", "numerator", "denominator")))
-        if pooled is None:
-            return None
-        out.update(value=pooled[0], se=math.sqrt(pooled[1]), numerator=float(rows.numerator.sum()),
-                   denominator=float(rows.denominator.sum()))
-    elif kind == "mean":
-        total = (rows.value * rows.n).sum()
-        sumsq = ((rows.se**2 * rows.n) * (rows.n - 1) + rows.n * rows.value**2).sum()
-        mean = total / n
-        var = max((sumsq - n * mean**2) / (n - 1), 0.0) if n > 1 else np.nan
-        out.update(value=mean, se=math.sqrt(var / n) if n > 1 else np.nan)
-    else:
+    cols = [rows[c].to_numpy(dtype=float, na_value=np.nan) if c in rows else np.full(len(rows), np.nan)
+            for c in ("value", "se", "n", "numerator", "denominator")]
+    pooled = _pooled(kind, *cols)
+    if pooled is None:
         return None  # medians, ratios and population figures cannot be pooled from their summaries
+    out = {"metric": metric, "unit": unit, "n": float(rows.n.sum()), "method": rows.method.iloc[0], "kind": kind,
+           "sampled": True, "value": pooled[0], "se": math.sqrt(pooled[1])}
+    if kind in ("proportion", "clustered_mean"):
+        out.update(numerator=float(rows.numerator.sum()), denominator=float(rows.denominator.sum()))
     return out
 
 
@@ -214,7 +196,8 @@ def _pooled(kind: str, value: np.ndarray, se: np.ndarray, n: np.ndarray, num: np
         k, d = float(num.sum()), float(den.sum())
         if not d or np.isnan(k):
             return None
-        return k / d, _share_variance(k, d)
+        f = min(total / d, 1.0)  # items that cluster count at their effective sample size (clustered_share_result)
+        return k / d, _share_variance(k * f, d * f)
     if kind == "net_score":
         v, s = value / 100, se / 100
         both = s**2 * n + v**2
@@ -249,7 +232,8 @@ def _group_estimates(g: pd.DataFrame, kind: str, overall: tuple[float, float, fl
         own = None if np.isnan(v) or np.isnan(se) or not n else (float(v), float(se) ** 2, float(n))
         if own is not None and kind == "proportion" and not np.isnan(cols["numerator"][j]) \
                 and cols["denominator"][j] > 0:
-            own = (own[0], _share_variance(cols["numerator"][j], cols["denominator"][j]), own[2])
+            f = min(n / cols["denominator"][j], 1.0)
+            own = (own[0], _share_variance(cols["numerator"][j] * f, cols["denominator"][j] * f), own[2])
         others = np.arange(len(names)) != j
         rest = _pooled(kind, *(cols[c][others] for c in ("value", "se", "n", "numerator", "denominator")))
         if rest is None and own is not None and overall is not None and overall[2] > own[2]:

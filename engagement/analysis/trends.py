@@ -50,6 +50,22 @@ def figure_kind(row: Mapping[str, Any]) -> tuple[str, bool]:
     return d.kind, d.sampled
 
 
+def effective_fraction(row: Mapping[str, Any]) -> float:
+    """For a share, its effective sample size over its counted items: 1 unless its items cluster (``n`` below
+    ``denominator``, as :func:`engagement.intervals.clustered_share_result` leaves it).
+
+    Examples
+    --------
+    >>> from engagement.analysis.trends import effective_fraction
+    >>> effective_fraction({"n": 50, "denominator": 200}), effective_fraction({"n": 200, "denominator": 200})
+    (0.25, 1.0)
+    """
+    n, d = row.get("n"), row.get("denominator")
+    if n is None or d is None or pd.isna(n) or pd.isna(d) or not 0 < float(n) < float(d):
+        return 1.0
+    return float(n) / float(d)
+
+
 def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: float = 0.95) -> dict[str, float | str]:
     """Test the difference a - b of two independent estimates (rows of the measure table, as mappings).
 
@@ -86,6 +102,10 @@ def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: floa
     if kind == "proportion" and not pd.isna(a.get("numerator")) and not pd.isna(b.get("numerator")):
         k = np.array([a["numerator"], b["numerator"]], dtype=float).round()
         n = np.array([a["denominator"], b["denominator"]], dtype=float)
+        # a share whose items cluster (emails in customers) carries its effective sample size in n: its counts
+        # are scaled to it (the first-order Rao-Scott correction), so the test sees the clustered variance
+        scale = np.array([effective_fraction(a), effective_fraction(b)])
+        k, n = k * scale, n * scale
         if (k.sum() == 0) or (k.sum() == n.sum()):
             out.update(p_value=1.0, test="two-proportion z-test (no variation)")
             return out

@@ -42,7 +42,7 @@ from typing import Any
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, proportion_result, ratio_from_moments
+from engagement.intervals import NAN, clustered_share_result, design_effect, proportion_result, ratio_from_moments
 from engagement.measure.facts import calendar_weeks
 from engagement.measure.periods import Period
 
@@ -111,6 +111,22 @@ class Measured:
     def sampled(self) -> bool:
         """Whether the figure is a sample estimate with a standard error (else a population figure)."""
         return self.kind in SAMPLED_KINDS
+
+
+def _clustered(res: MetricResult, s: Sums, clusters: str, yy: str, xx: str, xy: str, *,
+               of: str = "customer") -> MetricResult:
+    """A share whose items cluster in ``of``, at its effective sample size (clustered_share_result)."""
+    return clustered_share_result(res, s(clusters), s(yy), s(xx), s(xy), of=of)
+
+
+def _nps(s: Sums) -> MetricResult:
+    """NPS with its interval at the effective sample size: a customer's answers to several surveys are alike."""
+    pro, pas, det = int(s("nps_pro")), int(s("nps_pas")), int(s("nps_det"))
+    n = pro + pas + det
+    p, d = (pro / n, det / n) if n else (0.0, 0.0)
+    deff = design_effect(s("nps_people"), pro - det, n, s("nps_z_sq"), s("nps_n_sq"), s("nps_n_z"),
+                         p + d - (p - d) ** 2)
+    return M.nps_from_counts(pro, pas, det, confidence=s.confidence, design_effect=deff)
 
 
 def _method(res: MetricResult, method: str) -> MetricResult:
@@ -244,11 +260,15 @@ _LIST: list[Measured] = [
     _d("clv", "population_figure", "currency", _ORDERS + _CANCELLED,
        ("at_start", "lost", "n_orders", "active", "revenue", "cost", "n_cost"), clv_from_sums),
     # surveys
-    _d("nps", "net_score", "points", _SURVEYS, ("nps_pro", "nps_pas", "nps_det"),
-       lambda s: M.nps_from_counts(int(s("nps_pro")), int(s("nps_pas")), int(s("nps_det")),
-                                   confidence=s.confidence)),
-    _d("csat", "proportion", "fraction", _SURVEYS, ("csat_top2", "csat_n"),
-       lambda s: _share("csat", int(s("csat_top2")), int(s("csat_n")), s, "share answering 4-5 on 1-5 (top2box)")),
+    # shares of answers, emails and sessions whose items cluster (one customer's answers, emails, sessions are
+    # alike): the interval at the effective sample size, items / design effect (clustered_share_result)
+    _d("nps", "net_score", "points", _SURVEYS, ("nps_pro", "nps_pas", "nps_det", "nps_people", "nps_z_sq",
+                                                "nps_n_sq", "nps_n_z"), _nps),
+    _d("csat", "proportion", "fraction", _SURVEYS, ("csat_top2", "csat_n", "csat_people", "csat_t_sq", "csat_n_sq",
+                                                    "csat_n_t"),
+       lambda s: _clustered(_share("csat", int(s("csat_top2")), int(s("csat_n")), s,
+                                   "share answering 4-5 on 1-5 (top2box)"), s, "csat_people", "csat_t_sq",
+                            "csat_n_sq", "csat_n_t")),
     # a customer's answers cluster in the customer: the ratio estimator over respondents
     _d("csat_mean", "clustered_mean", "score", _SURVEYS,
        ("csat_people", "csat_sum", "csat_n", "csat_cust_sq", "csat_n_sq", "csat_n_sum"),
@@ -288,28 +308,40 @@ _LIST: list[Measured] = [
        lambda s: ratio_from_moments("pages_per_session", int(s("web_clusters")), s("n_pageviews"), s("n_sessions"),
                                     s("web_pv_sq"), s("web_s_sq"), s("web_s_pv"), confidence=s.confidence,
                                     unit="ratio", method="mean pageviews per session, clustered by visitor")),
-    _d("bounce_rate", "proportion", "fraction", _WEB, ("bounces", "n_sessions"),
-       lambda s: _method(M.bounce_rate(int(s("bounces")), int(s("n_sessions")), confidence=s.confidence),
-                         "single-page sessions / sessions, Wilson interval")),
+    _d("bounce_rate", "proportion", "fraction", _WEB, ("bounces", "n_sessions", "web_clusters", "web_b_sq",
+                                                       "web_s_sq", "web_s_b"),
+       lambda s: _clustered(_method(M.bounce_rate(int(s("bounces")), int(s("n_sessions")), confidence=s.confidence),
+                                    "single-page sessions / sessions, Wilson interval"), s, "web_clusters",
+                            "web_b_sq", "web_s_sq", "web_s_b", of="visitor")),
     _d("average_session_duration", "clustered_mean", "seconds", _WEB,
        ("web_clusters", "dur_sum", "n_sessions", "web_dur_sq", "web_s_sq", "web_s_dur"),
        lambda s: ratio_from_moments("average_session_duration", int(s("web_clusters")), s("dur_sum"),
                                     s("n_sessions"), s("web_dur_sq"), s("web_s_sq"), s("web_s_dur"),
                                     confidence=s.confidence, unit="seconds",
                                     method="mean first-to-last view time per session, clustered by visitor")),
-    _d("conversion_rate", "proportion", "fraction", _WEB, ("converting", "n_sessions"),
-       lambda s: _method(M.conversion_rate(int(s("converting")), int(s("n_sessions")), confidence=s.confidence),
-                         "sessions with a conversion / sessions, Wilson interval")),
+    _d("conversion_rate", "proportion", "fraction", _WEB, ("converting", "n_sessions", "web_clusters", "web_c_sq",
+                                                           "web_s_sq", "web_s_c"),
+       lambda s: _clustered(_method(M.conversion_rate(int(s("converting")), int(s("n_sessions")),
+                                                      confidence=s.confidence),
+                                    "sessions with a conversion / sessions, Wilson interval"), s, "web_clusters",
+                            "web_c_sq", "web_s_sq", "web_s_c", of="visitor")),
     # email (unique per campaign and customer)
-    _d("email_open_rate", "proportion", "fraction", _EMAIL, ("opened", "delivered"),
-       lambda s: M.email_open_rate(int(s("opened")), int(s("delivered")), confidence=s.confidence)),
-    _d("email_click_rate", "proportion", "fraction", _EMAIL, ("clicked", "delivered"),
-       lambda s: M.email_click_rate(int(s("clicked")), int(s("delivered")), confidence=s.confidence)),
-    _d("click_to_open_rate", "proportion", "fraction", _EMAIL, ("clicked", "opened"),
-       lambda s: M.click_to_open_rate(int(s("clicked")), int(s("opened")), confidence=s.confidence)),
-    _d("unsubscribe_rate", "proportion", "fraction", _EMAIL, ("unsubscribed", "delivered"),
-       lambda s: M.unsubscribe_rate(min(int(s("unsubscribed")), int(s("delivered"))), int(s("delivered")),
-                                    confidence=s.confidence)),
+    _d("email_open_rate", "proportion", "fraction", _EMAIL, ("opened", "delivered", "em_people", "em_oo", "em_dd",
+                                                              "em_do"),
+       lambda s: _clustered(M.email_open_rate(int(s("opened")), int(s("delivered")), confidence=s.confidence), s,
+                            "em_people", "em_oo", "em_dd", "em_do")),
+    _d("email_click_rate", "proportion", "fraction", _EMAIL, ("clicked", "delivered", "em_people", "em_cc", "em_dd",
+                                                               "em_dc"),
+       lambda s: _clustered(M.email_click_rate(int(s("clicked")), int(s("delivered")), confidence=s.confidence), s,
+                            "em_people", "em_cc", "em_dd", "em_dc")),
+    _d("click_to_open_rate", "proportion", "fraction", _EMAIL, ("clicked", "opened", "em_openers", "em_cc", "em_oo",
+                                                                 "em_oc"),
+       lambda s: _clustered(M.click_to_open_rate(int(s("clicked")), int(s("opened")), confidence=s.confidence), s,
+                            "em_openers", "em_cc", "em_oo", "em_oc")),
+    _d("unsubscribe_rate", "proportion", "fraction", _EMAIL, ("unsubscribed", "delivered", "em_people", "em_uu",
+                                                              "em_dd", "em_du"),
+       lambda s: _clustered(M.unsubscribe_rate(min(int(s("unsubscribed")), int(s("delivered"))), int(s("delivered")),
+                                               confidence=s.confidence), s, "em_people", "em_uu", "em_dd", "em_du")),
     # referrals
     _d("referral_rate", "proportion", "fraction", ("referrals",), ("referred_new", "new"),
        lambda s: _method(M.referral_rate(int(s("referred_new")), int(s("new")), confidence=s.confidence),

@@ -75,7 +75,7 @@ def _orders(ds: Dataset, period: Period) -> ir.Table:
 def _surveys(ds: Dataset, period: Period) -> ir.Table:
     r = _window(ds["survey_responses"], "responded_at", period)
     nps, csat, ces = r.survey == "nps", r.survey == "csat", r.survey == "ces"
-    return r.group_by("customer_id").aggregate(
+    per = r.group_by("customer_id").aggregate(
         nps_pro=_i(nps & (r.score >= 9)).sum(),
         nps_pas=_i(nps & (r.score >= 7) & (r.score <= 8)).sum(),
         nps_det=_i(nps & (r.score <= 6)).sum(),
@@ -84,6 +84,10 @@ def _surveys(ds: Dataset, period: Period) -> ir.Table:
         ces_n=_i(ces).sum(), ces_sum=_xsum(ibis.ifelse(ces, r.score, 0.0)), ces_easy=_i(ces & (r.score >= 5)).sum(),
         responses=r.count(),
     )
+    # one respondent's answers are alike: the moments of the NPS and CSAT shares' design effects
+    net, n_nps = per.nps_pro - per.nps_det, per.nps_pro + per.nps_pas + per.nps_det
+    return per.mutate(nps_people=_i(n_nps > 0), nps_z_sq=net * net, nps_n_sq=n_nps * n_nps, nps_n_z=n_nps * net,
+                      csat_t_sq=per.csat_top2 * per.csat_top2, csat_n_t=per.csat_n * per.csat_top2)
 
 
 def _daily(ds: Dataset, period: Period) -> ir.Table:
@@ -148,6 +152,12 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
     delivered = per.group_by("customer_id").aggregate(
         delivered=per.count(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
     )
+    # a customer's emails are alike (some open everything, others nothing): the rates' design effects need each
+    # customer's moments, summed per segment like every other fact
+    d_, o_, c_, u_ = delivered.delivered, delivered.opened, delivered.clicked, delivered.unsubscribed
+    delivered = delivered.mutate(em_people=_i(d_ > 0), em_openers=_i(o_ > 0), em_dd=d_ * d_, em_oo=o_ * o_,
+                                 em_cc=c_ * c_, em_uu=u_ * u_, em_do=d_ * o_, em_dc=d_ * c_, em_oc=o_ * c_,
+                                 em_du=d_ * u_)
     now = _window(em, "occurred_at", period)
     clicks = now.filter(now.event == "click")
     active = clicks.group_by("customer_id").aggregate(email_clicks=clicks.count())
@@ -155,6 +165,8 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
         customer_id=ibis.coalesce(delivered.customer_id, active.customer_id),
         delivered=delivered.delivered, opened=delivered.opened, clicked=delivered.clicked,
         unsubscribed=delivered.unsubscribed, email_clicks=active.email_clicks,
+        **{m: delivered[m] for m in ("em_people", "em_openers", "em_dd", "em_oo", "em_cc", "em_uu", "em_do",
+                                     "em_dc", "em_oc", "em_du")},
     )
 
 
@@ -190,6 +202,9 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
         converting=per.converting.sum(), web_clusters=per.count(),
         web_s_sq=(per.s * per.s).sum(), web_pv_sq=(per.pv * per.pv).sum(), web_s_pv=(per.s * per.pv).sum(),
         web_dur_sq=_xsum(per.dur * per.dur), web_s_dur=_xsum(per.s * per.dur),
+        # bounce and conversion rates are shares of sessions: their design effects need the same moments
+        web_b_sq=(per.bounces * per.bounces).sum(), web_s_b=(per.s * per.bounces).sum(),
+        web_c_sq=(per.converting * per.converting).sum(), web_s_c=(per.s * per.converting).sum(),
     ).cache()  # used twice: customers' sessions and anonymous ones; the caller releases it
     return facts
 

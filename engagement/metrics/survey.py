@@ -10,6 +10,7 @@ from scipy import stats
 
 from engagement._result import MetricResult
 from engagement._validate import (
+    aligned_clusters,
     check_argument,
     check_confidence,
     check_count,
@@ -17,7 +18,16 @@ from engagement._validate import (
     check_whole,
     numeric_values,
 )
-from engagement.intervals import NAN, bootstrap_interval, mean_result, proportion_result
+from engagement.intervals import (
+    NAN,
+    bootstrap_interval,
+    cluster_moments,
+    clustered_share_result,
+    design_effect,
+    mean_result,
+    proportion_result,
+    ratio_from_moments,
+)
 
 __all__ = [
     "nps",
@@ -65,6 +75,7 @@ def nps_from_counts(
     confidence: float = 0.95,
     method: str = "adjusted-wald",
     n_missing: int = 0,
+    design_effect: float = 1.0,
 ) -> MetricResult:
     """Net Promoter Score from the counts of promoters, passives and detractors.
 
@@ -79,6 +90,11 @@ def nps_from_counts(
         :func:`nps`.
     n_missing : int, default 0
         Non-answers already excluded, carried into the result.
+    design_effect : float, default 1
+        Variance inflation from answers that cluster in their respondent (one customer answering several
+        surveys answers alike): the interval and ``se`` are those of the effective sample size,
+        answers / design effect, and ``n`` is that size (rounded). :func:`engagement.intervals.design_effect`
+        computes it from each respondent's totals; :func:`nps` does so when given ``respondents``.
 
     Returns
     -------
@@ -98,7 +114,10 @@ def nps_from_counts(
     det = check_count(detractors, "detractors")
     n = pro + pas + det
     value = 100 * (pro - det) / n if n else NAN
-    low, high = _net_interval(pro, det, n, confidence, adjusted=method == "adjusted-wald")
+    deff = float(design_effect)
+    if not deff >= 1.0:
+        raise ValueError(f"`design_effect` must be 1 or more, got {design_effect!r}.")
+    low, high = _net_interval(pro / deff, det / deff, n / deff, confidence, adjusted=method == "adjusted-wald")
     low, high = 100 * low, 100 * high
     if n:
         # Adjusted-Wald shrinks toward 0; at n of 1 or 2 with unanimous answers the
@@ -113,20 +132,21 @@ def nps_from_counts(
         "passive_share": pas / n if n else NAN,
         "detractor_share": det / n if n else NAN,
     }
+    clustered = ", clustered by respondent (at the effective sample size)" if deff > 1 else ""
     return MetricResult(
         metric="nps",
         value=value,
         ci_low=low,
         ci_high=high,
-        n=n,
+        n=max(int(round(n / deff)), 1) if n and deff > 1 else n,
         n_missing=n_missing,
-        method=f"% promoters - % detractors over respondents, {method} interval",
+        method=f"% promoters - % detractors over respondents, {method} interval{clustered}",
         numerator=pro - det,
         denominator=n,
         confidence=confidence,
         unit="points",
-        se=100 * math.sqrt(max(p_ + d_ - (p_ - d_) ** 2, 0.0) / n) if n else NAN,
-        details=shares,
+        se=100 * math.sqrt(max(p_ + d_ - (p_ - d_) ** 2, 0.0) * deff / n) if n else NAN,
+        details={**shares, "design_effect": deff},
     )
 
 
@@ -136,6 +156,7 @@ def nps(
     confidence: float = 0.95,
     method: str = "adjusted-wald",
     seed: int | None = 0,
+    respondents: Any = None,
 ) -> MetricResult:
     """Net Promoter Score of survey answers on the 0-10 scale, in points.
 
@@ -156,11 +177,16 @@ def nps(
         unadjusted form; ``"bootstrap"`` is a BCa bootstrap of the +1/0/-1 scores.
     seed : int, default 0
         Seed of the bootstrap.
+    respondents : array-like, optional
+        Who gave each answer. One customer's answers to several surveys are alike, so answers are not
+        independent: the interval is then that of the effective sample size, answers / design effect
+        (:func:`engagement.intervals.design_effect`), and ``n`` is that size. Without it every answer
+        counts as independent, which overstates the precision when customers answer more than once.
 
     Returns
     -------
     MetricResult
-        ``value`` in points, ``details`` with counts and shares of the three groups.
+        ``value`` in points, ``details`` with counts and shares of the three groups (and ``design_effect``).
 
     Notes
     -----
@@ -180,6 +206,13 @@ def nps(
     >>> scores = [10] * 50 + [8] * 40 + [3] * 10
     >>> eg.nps(scores).value
     40.0
+
+    The same 100 answers from 20 customers, five each, every customer answering alike: they carry
+    the information of about 20 answers, not 100 (the design effect is 5 with small-sample factors).
+
+    >>> r = eg.nps(scores, respondents=[i // 5 for i in range(100)])
+    >>> r.value, r.n, round(r.details["design_effect"], 2)
+    (40.0, 19, 5.21)
     """
     check_argument("method", NPS_METHODS, method)
     confidence = check_confidence(confidence)
@@ -187,8 +220,18 @@ def nps(
     pro = int((x >= 9).sum())
     det = int((x <= 6).sum())
     pas = len(x) - pro - det
+    deff = 1.0
+    if respondents is not None:
+        if method == "bootstrap":
+            raise ValueError("`respondents` needs an interval from counts: use method='adjusted-wald' or 'wald'.")
+        signed = np.where(x >= 9, 1.0, np.where(x <= 6, -1.0, 0.0))
+        c, sy, sx, syy, sxx, sxy = cluster_moments(signed, aligned_clusters(scores, respondents, "scores",
+                                                                            "respondents"))
+        p_, d_ = (pro / len(x), det / len(x)) if len(x) else (0.0, 0.0)
+        deff = design_effect(c, sy, sx, syy, sxx, sxy, p_ + d_ - (p_ - d_) ** 2)
     if method != "bootstrap":
-        return nps_from_counts(pro, pas, det, confidence=confidence, method=method, n_missing=n_missing)
+        return nps_from_counts(pro, pas, det, confidence=confidence, method=method, n_missing=n_missing,
+                               design_effect=deff)
     base = nps_from_counts(pro, pas, det, confidence=confidence, method="wald", n_missing=n_missing)
     signed = np.where(x >= 9, 1.0, np.where(x <= 6, -1.0, 0.0))
     low, high = bootstrap_interval(signed, np.mean, confidence, seed) if len(x) else (NAN, NAN)
@@ -246,7 +289,9 @@ def nps_difference(
         )
 
     def parts(r: MetricResult, adjusted: bool) -> tuple[float, float]:
-        pro, det, n = r.details["promoters"], r.details["detractors"], r.n
+        deff = float(r.details.get("design_effect", 1.0))
+        pro, det = r.details["promoters"] / deff, r.details["detractors"] / deff
+        n = (r.details["promoters"] + r.details["passives"] + r.details["detractors"]) / deff
         if adjusted:
             pro, det, n = pro + 0.75, det + 0.75, n + 3
         p, d = pro / n, det / n
@@ -286,6 +331,7 @@ def csat(
     method: str = "top2box",
     satisfied_min: int | None = None,
     confidence: float = 0.95,
+    respondents: Any = None,
 ) -> MetricResult:
     """Customer satisfaction: share of satisfied respondents (top-2-box) or mean rating.
 
@@ -302,6 +348,10 @@ def csat(
     satisfied_min : int, optional
         Lowest answer counted as satisfied; overrides the box method's threshold.
     confidence : float, default 0.95
+    respondents : array-like, optional
+        Who gave each answer: a customer's answers are alike, so the share's interval is Wilson's at the
+        effective sample size (:func:`engagement.intervals.clustered_share_result`) and the mean's the
+        ratio estimator over respondents. Without it every answer counts as independent.
 
     Returns
     -------
@@ -329,6 +379,12 @@ def csat(
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 3:
         raise ValueError(f"`scale` must be a whole number of points >= 3, got {scale!r}.")
     x, n_missing = _scores(ratings, "ratings", 1, scale, f"CSAT answers are whole numbers from 1 to {scale}.")
+    groups = None if respondents is None else aligned_clusters(ratings, respondents, "ratings", "respondents")
+    if method == "mean" and groups is not None:
+        c, sy, sx, syy, sxx, sxy = cluster_moments(x, groups)
+        return MetricResult(**{**ratio_from_moments(
+            "csat_mean", c, sy, sx, syy, sxx, sxy, confidence=confidence, unit="score",
+            method=f"mean rating on 1-{scale}, clustered by respondent").to_dict(), "n_missing": n_missing})
     if method == "mean":
         return mean_result(
             "csat_mean", ratings, name="ratings", confidence=confidence, unit="score",
@@ -344,6 +400,9 @@ def csat(
         method_note=f"share answering {threshold}-{scale} on 1-{scale} ({method})",
         details={"satisfied_min": threshold, "scale": scale},
     )
+    if groups is not None:
+        c, _sy, _sx, syy, sxx, sxy = cluster_moments((x >= threshold).astype("float64"), groups)
+        res = clustered_share_result(res, c, syy, sxx, sxy, of="respondent")
     return MetricResult(**{**res.to_dict(), "n_missing": n_missing})
 
 

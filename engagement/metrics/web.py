@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from engagement._result import MetricResult
-from engagement._validate import check_confidence, check_range, numeric_values
-from engagement.intervals import mean_result, proportion_result, ratio_of_totals
+from engagement._validate import aligned_clusters, check_confidence, check_range, numeric_values
+from engagement.intervals import cluster_moments, mean_result, proportion_result, ratio_from_moments, ratio_of_totals
 
 __all__ = [
     "conversion_rate",
@@ -80,11 +80,14 @@ def bounce_rate(bounces: int, sessions: int, *, confidence: float = 0.95) -> Met
     )
 
 
-def pages_per_session(pageviews: Any, sessions: int | None = None, *, confidence: float = 0.95) -> MetricResult:
+def pages_per_session(pageviews: Any, sessions: int | None = None, *, visitors: Any = None,
+                      confidence: float = 0.95) -> MetricResult:
     """Pages per session: pageviews / sessions.
 
     Either totals (``pageviews``, ``sessions``) or one pageview count per session
-    (``sessions`` None; t interval).
+    (``sessions`` None; t interval). With one count per session, ``visitors`` says whose session each
+    is: one visitor's sessions are alike, so the interval is then the ratio estimator's over visitors
+    (a t interval over sessions is too narrow when visitors differ).
 
     Examples
     --------
@@ -93,6 +96,8 @@ def pages_per_session(pageviews: Any, sessions: int | None = None, *, confidence
     3.0
     >>> eg.pages_per_session([1, 2, 6]).value
     3.0
+    >>> eg.pages_per_session([1, 2, 6], visitors=["v1", "v1", "v2"]).n
+    2
     """
     if sessions is not None:
         return ratio_of_totals(
@@ -101,6 +106,13 @@ def pages_per_session(pageviews: Any, sessions: int | None = None, *, confidence
         )
     x, n_missing = numeric_values(pageviews, "pageviews")
     check_range(x, "pageviews", 1, np.inf, "A session has at least one pageview.")
+    if visitors is not None:
+        c, sy, sx, syy, sxx, sxy = cluster_moments(x, aligned_clusters(pageviews, visitors, "pageviews",
+                                                                       "visitors"))
+        res = ratio_from_moments("pages_per_session", c, sy, sx, syy, sxx, sxy,
+                                 confidence=check_confidence(confidence), unit="ratio",
+                                 method="mean pageviews per session, clustered by visitor")
+        return MetricResult(**{**res.to_dict(), "n_missing": n_missing})
     return mean_result(
         "pages_per_session", pageviews, name="pageviews", confidence=check_confidence(confidence), unit="ratio",
         clean=(x, n_missing), method_prefix="mean pageviews per session",
