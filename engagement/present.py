@@ -26,6 +26,7 @@ __all__ = [
     "level_label",
     "round_significant",
     "spreadsheet_safe",
+    "from_spreadsheet_safe",
     "unavailable_summary",
     "write_csv",
 ]
@@ -134,7 +135,8 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
     A text cell that starts with ``= + - @``, a tab or a carriage return gets a
     leading apostrophe, which spreadsheets show as text; numeric columns are
-    left as numbers.
+    left as numbers. A cell that starts with an apostrophe itself gets one more,
+    so that :func:`from_spreadsheet_safe` restores every value exactly.
 
     Examples
     --------
@@ -148,10 +150,37 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """
 
     def cell(v: Any) -> Any:
-        return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+        return "'" + v if isinstance(v, str) and v.startswith((*_FORMULA_START, "'")) else v
 
     out = frame.copy()
     for name in out.columns:
+        col = out[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)
+                or pd.api.types.is_bool_dtype(col)):
+            out[name] = col.map(cell, na_action="ignore")
+    return out
+
+
+def from_spreadsheet_safe(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The values :func:`spreadsheet_safe` wrote, read back: one leading apostrophe it added is removed.
+
+    An earlier report's ``action_plan.csv`` names a segment ``'=HYPERLINK(...)`` when its label is
+    ``=HYPERLINK(...)``: read back as is, its targets would match no segment of this period.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from engagement.present import from_spreadsheet_safe, spreadsheet_safe
+    >>> labels = pd.DataFrame({"label": ["=HYPERLINK(1)", "'quoted", "basic", "-", "it's"]})
+    >>> from_spreadsheet_safe(spreadsheet_safe(labels)).equals(labels)
+    True
+    """
+
+    def cell(v: Any) -> Any:
+        return v[1:] if isinstance(v, str) and v.startswith("'") and v[1:].startswith((*_FORMULA_START, "'")) else v
+
+    out = frame.copy()
+    for name in columns if columns is not None else list(out.columns):
         col = out[name]
         if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)
                 or pd.api.types.is_bool_dtype(col)):

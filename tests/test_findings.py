@@ -22,6 +22,7 @@ from engagement.data.demo import write_demo
 from engagement.data.load import default_demo_path
 from engagement.measure import measure, measure_series, rfm_summary
 from engagement.plan import action_plan, findings, load_playbook, no_change_summary, progress
+from engagement.plan.findings import _customer_name
 
 
 def _pipeline(ds):
@@ -39,11 +40,10 @@ def _pipeline(ds):
 
 def matches(found: pd.DataFrame, effect: dict) -> pd.DataFrame:
     """The findings that state a ground-truth effect: same metric, kind, scope and direction."""
-    if effect["kind"] == "relationship":
-        other = catalog.get(effect["with"]).name
-        name = catalog.get(effect["metric"]).name
+    if effect["kind"] == "relationship":  # one finding per metric: the pair, or the metric's partners named in it
         rel = found[found.kind == "relationship"]
-        hit = rel[rel.sentence.str.contains(name, regex=False) & rel.sentence.str.contains(other, regex=False)]
+        names = [_customer_name(effect["metric"]), _customer_name(effect["with"])]
+        hit = rel[rel.sentence.str.contains(names[0], regex=False) & rel.sentence.str.contains(names[1], regex=False)]
         return hit[hit.change == effect["direction"]]
     hit = found[(found.metric == effect["metric"]) & (found.kind == effect["kind"])
                 & (found.segment == effect.get("segment", "all"))
@@ -277,3 +277,24 @@ def test_progress_judges_segment_targets_and_any_metric_and_never_a_period_again
     assert bool(now.loc[("aov", "all", "all"), "met"]) is True and now.loc[("aov", "all", "all"), "target"] == 90.0
     assert np.isnan(now.loc[("churn_rate", "all", "all"), "target"])  # no target was set for all customers
     assert len(now) == 3  # the NPS line had no target: nothing to judge
+
+
+def test_progress_matches_a_segment_whose_label_was_neutralised_in_the_csv(tmp_path):
+    from engagement.present import write_csv
+
+    label = "=HYPERLINK(\"http://x\",\"click\")"
+    folder = tmp_path / "2024Q3"
+    folder.mkdir()
+    write_csv(pd.DataFrame({"period": "2024Q3", "period_role": "current", "segment": "region",
+                            "segment_value": [label, "'north"], "metric": "churn_rate", "value": [0.09, 0.05]}),
+              folder / "metrics.csv")
+    write_csv(pd.DataFrame({"metric": ["churn_rate", "churn_rate"], "segment": "region",
+                            "segment_value": [label, "'north"], "target_value": [0.08, 0.04]}),
+              folder / "action_plan.csv")
+    assert (folder / "action_plan.csv").read_text().count("'=HYPERLINK") == 1  # written neutralised
+    current = pd.DataFrame({"period": "2024Q4", "period_role": "current", "segment": "region",
+                            "segment_value": [label, "'north"], "metric": "churn_rate", "value": [0.07, 0.045]})
+    p = progress(tmp_path, ["churn_rate"], current=current)
+    now = p[p.period == "2024Q4"].set_index("segment_value")
+    assert bool(now.loc[label, "met"]) is True and now.loc[label, "target"] == 0.08
+    assert bool(now.loc["'north", "met"]) is False  # a label that starts with an apostrophe keeps it

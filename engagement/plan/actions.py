@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from engagement import catalog
-from engagement.present import format_value
+from engagement.present import format_value, from_spreadsheet_safe
 
 __all__ = ["load_playbook", "action_plan", "progress", "PLAN_COLUMNS"]
 
@@ -175,7 +175,9 @@ def progress(reports_dir: str | Path | None, metrics: list[str], *, current: pd.
     base = Path(reports_dir) if reports_dir else None
     if base is not None and base.exists():
         for folder in sorted(p for p in base.iterdir() if p.is_dir() and (p / "metrics.csv").exists()):
-            m = pd.read_csv(folder / "metrics.csv", dtype={"period": str, "segment": str, "segment_value": str})
+            # the CSVs were written spreadsheet-safe: a label "=x" reads back as "'=x" until restored
+            m = from_spreadsheet_safe(pd.read_csv(folder / "metrics.csv", dtype={
+                "period": str, "segment": str, "segment_value": str}), ["segment", "segment_value"])
             m = m[m.period_role == "current"]
             if not len(m):
                 continue
@@ -192,6 +194,7 @@ def progress(reports_dir: str | Path | None, metrics: list[str], *, current: pd.
                 for col in ("segment", "segment_value"):
                     if col not in plan.columns:
                         plan[col] = "all"
+                plan = from_spreadsheet_safe(plan, ["segment", "segment_value"])
             frames.append((when, label, m, plan))
     if now is not None and len(now) and here is not None:
         frames.append((here, str(now.period.iloc[0]), now, None))

@@ -38,6 +38,12 @@ def _name(metric: str) -> str:
     return catalog.name(metric)
 
 
+def _customer_name(metric: str) -> str:
+    """A metric's name as a customer-level variable: a customer's CLV is the one the model predicts for them,
+    not the simple formula of the period's averages the catalogue's ``clv`` names."""
+    return "predicted customer lifetime value" if metric == "clv" else _name(metric)
+
+
 def _better(metric: str, delta: float) -> str:
     hib = catalog.higher_is_better(metric)
     if hib is None or delta == 0:
@@ -302,7 +308,7 @@ def _relationships(relations: pd.DataFrame | None, alpha: float) -> list[dict]:
                      "segment_value": "all", "value": r.rho, "reference": 0.0, "effect": r.rho,
                      "ci_low": r.ci_low, "ci_high": r.ci_high, "unit": "rho", "p_value": r.p_value,
                      "q_value": r.q_value, "other_metric": second, "n": r.n,
-                     "also": ("; it also moves with " + ", ".join(_name(m) for m in also)) if also else ""})
+                     "also": ("; it also moves with " + ", ".join(_customer_name(m) for m in also)) if also else ""})
     return rows
 
 
@@ -498,7 +504,8 @@ def _sentence(r: pd.Series, level: str = "95%") -> tuple[str, str, str]:
                 f"{format_value(r.reference, unit)} (the whole {level} interval is {side} it)")
         return text, direction, side
     kind = "positive" if r.effect > 0 else "negative"
-    text = (f"Customers' {name} and {_name(r.other_metric)} move together ({kind} rank correlation rho {r.effect:+.2f}, "
+    name = _customer_name(r.metric)
+    text = (f"Customers' {name} and {_customer_name(r.other_metric)} move together ({kind} rank correlation rho {r.effect:+.2f}, "
             f"{level} CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {int(r.n):,}, {format_q(r.q_value)})")
     return text, "neutral", kind
 
