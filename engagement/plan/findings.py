@@ -190,7 +190,7 @@ def findings(
     rows = [r for r in rows if keep(r["metric"]) or keep(r.get("other_metric", ""))]
     if not rows:
         return pd.DataFrame(columns=FINDING_COLUMNS)
-    out = _explains(_one_per_effect(pd.DataFrame(rows)), segments)
+    out = _gap_of_a_change(_explains(_one_per_effect(pd.DataFrame(rows)), segments))
     out["metric_name"] = out.metric.map(_name)
     described = [_describe(r, table, clv_by_segment, level_label(confidence)) for r in out.itertuples()]
     for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score"):
@@ -388,6 +388,28 @@ def _explains(out: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
                          f"{str(by).replace('_', ' ')})" for r in g.itertuples())
         out.loc[hit[0], "also"] = out.loc[hit[0], "also"] + f"; it accounts for the gap of {what}"
     return out
+
+
+def _gap_of_a_change(out: pd.DataFrame) -> pd.DataFrame:
+    """A segment whose figure moved apart from the rest's and now stands apart from it in the same direction
+    (basic-plan churn rose more than the others' and is now above theirs) is one fact: the change, with the gap
+    it left as evidence. A gap against the direction of the change (still higher after a fall) stays its own."""
+    gaps = out.index[(out.kind == "segment_gap") & out.q_value.notna()]
+    change = out.kind.isin(["change_vs_previous", "change_vs_last_year"]) & (out.segment != "all")
+    family = out.metric.map(catalog.family)
+    drop = []
+    for i in gaps:
+        g = out.loc[i]
+        same = out.index[change & (family == family[i]) & (out.segment == g.segment)
+                         & (out.segment_value == g.segment_value) & (np.sign(out.effect) == np.sign(g.effect))]
+        if not len(same):
+            continue
+        rel = "higher" if g.effect > 0 else "lower"
+        out.loc[same[0], "also"] = (out.loc[same[0], "also"] + f"; it is now {rel} than for the rest of the "
+                                    f"customers: {format_value(g.value, g.unit)} vs {format_value(g.reference, g.unit)}"
+                                    f" ({format_q(g.q_value)}){g.also}")
+        drop.append(i)
+    return out.drop(index=drop).reset_index(drop=True)
 
 
 def _twins(out: pd.DataFrame) -> pd.DataFrame:
