@@ -218,7 +218,8 @@ def _summary(work: Path, period: str) -> str:
         return ""
     plan = pd.read_parquet(work / "action_plan.parquet") if (work / "action_plan.parquet").exists() else None
     quality = json.loads((work / "data_quality.json").read_text()) if (work / "data_quality.json").exists() else {}
-    return executive_summary(pd.read_parquet(work / "findings.parquet"), plan, quality, period)
+    table = pd.read_parquet(work / "metrics.parquet") if (work / "metrics.parquet").exists() else None
+    return executive_summary(pd.read_parquet(work / "findings.parquet"), plan, quality, period, table=table)
 
 
 def _collect_outputs(work: Path, staging: Path) -> list[str]:

@@ -344,6 +344,12 @@ def test_the_first_screen_is_the_answer(rendered):
     top = sorted(found, key=lambda f: f["rank"])[:5]
     assert 3 <= len(top) and all(f["sentence"][:40].replace("$", "") in text.replace("$", "") for f in top[:3])
     assert "Customer churn rate" in text and "The headline action" in text and "What the data covered" in text
+    # what the period's figures rest on, from the period's own counts
+    metrics = pd.read_csv(rendered / "metrics.csv")
+    now = metrics[(metrics.period_role == "current") & (metrics.segment == "all")].set_index("metric")
+    assert (f"in 2024Q4, {now.loc['active_customers', 'value']:,.0f} customers "
+            f"({now.loc['churn_rate', 'denominator']:,.0f} at its start") in text
+    assert f"{now.loc['orders', 'value']:,.0f} orders" in text
     # the money at stake counts each effect once: the overall findings', not their segments' again
     stake = sum(f["impact"] or 0 for f in found if f["direction"] == "worse" and f["segment"] == "all")
     assert f"${stake:,.0f}"[:4] in text and "at stake in what got worse for all customers" in text

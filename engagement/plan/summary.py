@@ -12,8 +12,41 @@ from engagement.present import escape_markdown, format_money
 __all__ = ["executive_summary"]
 
 
+def _covered(table: pd.DataFrame | None, period: str) -> str:
+    """What the period's figures rest on, from the measure table: customers, orders, answers, emails, sessions."""
+    if table is None or not len(table):
+        return ""
+    now = table[(table.period_role == "current") & (table.segment == "all") & (table.status == "ok")]
+    got = now.drop_duplicates("metric").set_index("metric")
+
+    def count(metric: str, column: str = "value") -> int | None:
+        if metric not in got.index or pd.isna(got.loc[metric, column]):
+            return None
+        return int(round(float(got.loc[metric, column])))
+
+    parts = []
+    customers = count("active_customers")
+    at_start = next((n for n in (count(m, "denominator") for m in ("churn_rate", "engagement_rate",
+                                                                     "product_usage_rate")) if n is not None), None)
+    new = count("new_customers")
+    if customers is not None:
+        detail = ", ".join(x for x in ((f"{at_start:,} at its start" if at_start is not None else ""),
+                                       (f"{new:,} new" if new is not None else "")) if x)
+        parts.append(f"{customers:,} customers" + (f" ({detail})" if detail else ""))
+    answers = [n for n in (count(m, "denominator") for m in ("nps", "csat", "ces")) if n is not None]
+    for label, n in (("orders", count("orders")), ("survey answers", sum(answers) if answers else None),
+                     ("emails delivered", count("email_open_rate", "denominator")),
+                     ("web sessions", count("website_visits"))):
+        if n is not None:
+            parts.append(f"{n:,} {label}")
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"in {escape_markdown(period)}, {listed}; "
+
+
 def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: dict[str, Any], period: str,
-                      *, most: int = 5) -> str:
+                      *, most: int = 5, table: pd.DataFrame | None = None) -> str:
     """The answer in a few lines of Markdown: the top findings (ranked, money at stake first among what got
     worse), the first action of the plan, and the rows and tables the figures rest on.
 
@@ -29,6 +62,8 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
     period : str
     most : int, default 5
         How many findings to show (three to five).
+    table : DataFrame, optional
+        The measure table: the period's customers, orders, survey answers, emails and sessions are named.
 
     Examples
     --------
@@ -46,6 +81,15 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
     1. Churn rose from 5% to 9% in 2024Q4\\.
     <BLANKLINE>
     **What the data covered:** 10 rows used from 1 table (none rejected); not in the data: orders. Every finding is in section 5, every figure in metrics\\.csv\\.
+
+    With the measure table, the period's own figures come first:
+
+    >>> table = pd.DataFrame({"period_role": "current", "segment": "all", "status": "ok",
+    ...                       "metric": ["active_customers", "new_customers", "churn_rate"],
+    ...                       "value": [10.0, 2.0, 0.125], "denominator": [None, None, 8.0]})
+    >>> line = executive_summary(found, None, quality, "2024Q4", table=table).splitlines()[-1]
+    >>> line[:line.index(" rows used")]
+    '**What the data covered:** in 2024Q4, 10 customers (8 at its start, 2 new); from 10'
     """
     lines = [f"## The answer for {escape_markdown(period)}", ""]
     top = found.sort_values("rank").head(most) if len(found) else found
@@ -73,8 +117,9 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
     rejected = sum(int(t["rows_rejected"]) for t in tables)
     missing = quality.get("missing_tables", [])
     lines.append(
-        f"**What the data covered:** {used:,} rows used from {len(tables)} table{'s' if len(tables) != 1 else ''} "
-        f"({'none' if not rejected else f'{rejected:,}'} rejected)"
+        f"**What the data covered:** {_covered(table, period)}"
+        f"{'from ' if table is not None and _covered(table, period) else ''}{used:,} rows used from "
+        f"{len(tables)} table{'s' if len(tables) != 1 else ''} ({'none' if not rejected else f'{rejected:,}'} rejected)"
         + (f"; not in the data: {escape_markdown(', '.join(missing))}" if missing else "")
         + ". Every finding is in section 5, every figure in metrics\\.csv\\.")
     return "\n".join(lines)
