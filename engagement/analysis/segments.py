@@ -21,7 +21,14 @@ from engagement.analysis.trends import correct, difference_test, figure_kind
 __all__ = ["segment_tests", "corrected_family", "explained_gaps", "explained_summary", "apart_from_rest",
            "shift_share", "NOT_TESTED", "EXPLAINED_COLUMNS"]
 
-TOO_FEW = "none (too few observations or not poolable)"
+#: why a segment value was not tested, beside the stated exclusions of :data:`NOT_TESTED`
+NOT_POOLABLE = ("none (a median, ratio or total: the rest of the customers cannot be rebuilt from the segments' "
+                "summaries)")
+_POOLABLE = ("proportion", "net_score", "mean", "clustered_mean")
+
+
+def _too_few(min_n: int) -> str:
+    return f"none (fewer than {min_n} observations)"
 #: Segment comparisons left out of the tests, and so out of the false-discovery family, with the reason:
 #: ``(metric, segment)``, where a metric of ``None`` means every metric across that segment.
 NOT_TESTED: dict[tuple[str | None, str], str] = {
@@ -123,7 +130,7 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
                 rows.append({**base, "rest": rest["value"] if rest is not None else np.nan,
                              "n_rest": rest["n"] if rest is not None else 0, "difference": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "p_value": np.nan,
-                             "test": TOO_FEW})
+                             "test": NOT_POOLABLE if kind not in _POOLABLE else _too_few(min_n)})
                 continue
             res = difference_test({**row, "metric": metric}, rest, confidence)
             rows.append({**base, "rest": rest["value"], "n_rest": rest["n"], **res})
@@ -163,8 +170,10 @@ def corrected_family(tests: pd.DataFrame, alpha: float = 0.05) -> str:
             f"Benjamini-Hochberg correction (q < {alpha:g}); the {n:,} were corrected together.")
     parts = []
     left = tests[~tested]
-    # a stated exclusion is named by its segment (and metric); too few observations are counted alone
-    scope = left.segment.where(left.test != TOO_FEW, "")
+    # a stated exclusion is named by its segment (and metric); too few observations, and what cannot be pooled,
+    # are counted alone
+    generic = (left.test == NOT_POOLABLE) | left.test.astype(str).str.startswith("none (fewer than ")
+    scope = left.segment.where(~generic, "")
     for (test, segment), g in left.groupby([left.test, scope], sort=True):
         metrics = g.metric.unique()
         what = f" of {metrics[0].replace('_', ' ')}" if segment and len(metrics) == 1 and \
