@@ -330,3 +330,19 @@ def test_crossed_segments_split_back_whatever_the_labels_hold():
     got = {split_crossed(v): (int(k), int(d)) for v, k, d in zip(churn.segment_value, churn.numerator,
                                                                   churn.denominator, strict=True)}
     assert got == {(p, r): (lost, n) for p, r, n, lost in awkward}
+
+
+def test_changes_within_re_cut_value_tiers_are_left_out_before_the_correction():
+    rows = []
+    for role, period, k_tier, k_all in (("current", "2024Q4", 60, 50), ("previous", "2024Q3", 20, 40)):
+        rows += [{"metric": "churn_rate", "segment": seg, "segment_value": v, "period": period, "period_role": role,
+                  "status": "ok", "unit": "fraction", "method": "Wilson", "value": k / 400, "numerator": k,
+                  "denominator": 400, "n": 400, "se": None}
+                 for seg, v, k in (("all", "all", k_all), ("value_tier", "low", k_tier))]
+    out = change_tests(pd.DataFrame(rows))
+    tier = out[out.segment == "value_tier"].iloc[0]
+    assert np.isnan(tier.p_value) and tier.test.startswith("none (value tiers are re-cut every period")
+    assert tier.difference == pytest.approx(0.1) and not tier.significant
+    overall = out[out.segment == "all"].iloc[0]
+    # a family of one: the overall test's q is its own p
+    assert overall.q_value == pytest.approx(overall.p_value)

@@ -19,7 +19,8 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 from engagement.measure.declarations import SAMPLED_KINDS, declaration
 
 __all__ = ["trend_tests", "change_tests", "forecast", "bounds", "short_history", "seasonal_components",
-           "difference_test", "correct", "figure_kind", "MIN_TREND_PERIODS", "MIN_FORECAST_PERIODS"]
+           "difference_test", "correct", "figure_kind", "MIN_TREND_PERIODS", "MIN_FORECAST_PERIODS",
+           "RECUT_SEGMENTS", "effective_fraction"]
 
 KEY = ["segment", "segment_value", "metric"]
 Z95 = 1.959963984540054
@@ -136,6 +137,14 @@ def difference_test(a: Mapping[str, Any], b: Mapping[str, Any], confidence: floa
     return out
 
 
+#: Segments whose members are chosen again every period by a relative cut: a change "within" one compares
+#: different customers (last year's low spenders who spent more move up a tier), so it is not tested.
+RECUT_SEGMENTS: dict[str, str] = {
+    "value_tier": "value tiers are re-cut every period by the year before's spending: a change within a tier is "
+                  "customers moving between tiers",
+}
+
+
 def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha: float = 0.05,
                  confidence: float = 0.95) -> pd.DataFrame:
     """The current period against the previous period and against a year earlier, every metric and segment.
@@ -143,7 +152,10 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
     ``table`` is :func:`engagement.measure.measure` output. Each metric is tested
     as its ``kind`` says (:func:`difference_test`), with ``confidence``-level
     intervals for the differences. All tests are corrected together
-    (Benjamini-Hochberg); ``q_value`` is the adjusted p.
+    (Benjamini-Hochberg); ``q_value`` is the adjusted p. Segments re-cut every
+    period (:data:`RECUT_SEGMENTS`: value tiers) are left out before the
+    correction, with the reason in ``test``: their "change" compares different
+    customers.
 
     Returns
     -------
@@ -177,7 +189,10 @@ def change_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, alpha
         ref = ok[ok.period_role == role].set_index(KEY).to_dict("index")
         for key in sorted(cur.keys() & ref.keys()):
             a, b = {**cur[key], "metric": key[2]}, {**ref[key], "metric": key[2]}
-            res = difference_test(a, b, confidence)
+            why = RECUT_SEGMENTS.get(key[0])
+            # left out before the correction, as segment_tests leaves out what holds by construction
+            res = {"difference": float(a["value"] - b["value"]), "ci_low": np.nan, "ci_high": np.nan,
+                   "p_value": np.nan, "test": f"none ({why})"} if why else difference_test(a, b, confidence)
             rows.append({
                 "segment": key[0], "segment_value": key[1], "metric": key[2], "comparison": label,
                 "period": a["period"], "against": b["period"], "value": a["value"], "reference": b["value"],
