@@ -39,22 +39,31 @@ NOT_TESTED: dict[tuple[str | None, str], str] = {
 }
 
 
-def _pool(rows: pd.DataFrame, kind: str, metric: str, unit: str) -> dict | None:
-    """Combine segment values into one estimate with value, se, n (and counts), as :func:`_pooled` does."""
-    rows = rows.dropna(subset=["value"])
-    rows = rows[rows.n > 0]
-    if rows.empty:
+def _pool(cols: dict[str, np.ndarray], methods: np.ndarray, keep: np.ndarray, kind: str, metric: str,
+          unit: str) -> dict | None:
+    """Combine the segment values selected by ``keep`` into one estimate with value, se, n (and counts), as
+    :func:`_pooled` does; ``cols`` holds one group's value, se, n, numerator and denominator as arrays."""
+    keep = keep & ~np.isnan(cols["value"]) & (cols["n"] > 0)
+    if not keep.any():
         return None
-    cols = [rows[c].to_numpy(dtype=float, na_value=np.nan) if c in rows else np.full(len(rows), np.nan)
-            for c in ("value", "se", "n", "numerator", "denominator")]
-    pooled = _pooled(kind, *cols)
+    pooled = _pooled(kind, *(cols[c][keep] for c in _STATISTICS))
     if pooled is None:
         return None  # medians, ratios and population figures cannot be pooled from their summaries
-    out = {"metric": metric, "unit": unit, "n": float(rows.n.sum()), "method": rows.method.iloc[0], "kind": kind,
-           "sampled": True, "value": pooled[0], "se": math.sqrt(pooled[1])}
+    out = {"metric": metric, "unit": unit, "n": float(cols["n"][keep].sum()), "method": methods[keep][0],
+           "kind": kind, "sampled": True, "value": pooled[0], "se": math.sqrt(pooled[1])}
     if kind in ("proportion", "clustered_mean"):
-        out.update(numerator=float(rows.numerator.sum()), denominator=float(rows.denominator.sum()))
+        out.update(numerator=float(cols["numerator"][keep].sum()),
+                   denominator=float(cols["denominator"][keep].sum()))
     return out
+
+
+_STATISTICS = ("value", "se", "n", "numerator", "denominator")
+
+
+def _arrays(g: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A group's sufficient statistics as float arrays (NaN for a missing column or value)."""
+    return {c: g[c].to_numpy(dtype=float, na_value=np.nan) if c in g else np.full(len(g), np.nan)
+            for c in _STATISTICS}
 
 
 def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, period_role: str = "current",
@@ -110,15 +119,19 @@ def segment_tests(table: pd.DataFrame, *, metrics: list[str] | None = None, peri
     if metrics is not None:
         d = d[d.metric.isin(metrics)]
     rows = []
-    for (segment, metric), g in d.groupby(["segment", "metric"], sort=True):
-        if len(g) < 2:
+    d = d.sort_values(["segment", "metric", "segment_value"], kind="stable")
+    records = d.to_dict("records")
+    for (segment, metric), where in sorted(d.groupby(["segment", "metric"], sort=True).indices.items()):
+        if len(where) < 2:
             continue
-        unit = g.unit.iloc[0]
-        kind, _ = figure_kind(g.iloc[0].to_dict())
-        g = g.sort_values("segment_value")
+        g = d.iloc[where]
+        group = [records[i] for i in where]
+        unit = group[0]["unit"]
+        kind, _ = figure_kind(group[0])
+        cols, methods = _arrays(g), g["method"].to_numpy(dtype=object)
         why = exclude.get((metric, segment), exclude.get((None, segment)))
-        for row in g.to_dict("records"):
-            rest = _pool(g[g.segment_value != row["segment_value"]], kind, metric, unit)
+        for j, row in enumerate(group):
+            rest = _pool(cols, methods, np.arange(len(group)) != j, kind, metric, unit)
             base = {"segment": segment, "segment_value": row["segment_value"], "metric": metric, "unit": unit,
                     "period": row["period"], "value": row["value"], "n": row["n"]}
             if why is not None:
@@ -233,8 +246,7 @@ def _group_estimates(g: pd.DataFrame, kind: str, overall: tuple[float, float, fl
     (value, variance), pooled from the other values where the kind allows, else approximated from the whole
     base (all = w x segment + (1 - w) x rest, for medians and ratios)."""
     names = g.segment_value.astype(str).to_numpy()
-    cols = {c: g[c].to_numpy(dtype=float, na_value=np.nan) if c in g else np.full(len(g), np.nan)
-            for c in ("value", "se", "n", "numerator", "denominator")}
+    cols = _arrays(g)
     out = {}
     for j, name in enumerate(names):
         v, se, n = cols["value"][j], cols["se"][j], cols["n"][j]
