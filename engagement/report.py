@@ -26,6 +26,7 @@ import json
 import re
 import shutil
 import sys
+import threading
 import time
 from datetime import timedelta
 from importlib import resources
@@ -101,16 +102,58 @@ def _logged_kernel(log: Path) -> type:
     an occasional ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)`` from libzmq as the kernel
     exits after its last cell (a known libzmq race at context shutdown; the notebook is complete by then).
     The log is kept with a failed run and named in the error, and removed with the work folder on success.
+    The manager remembers the clients it hands out, so that whoever shuts the kernel down closes them too.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class LoggedKernelManager(AsyncKernelManager):
+        clients: list[Any]
+
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "ab") as out:  # the child holds its own copy of the descriptor
                 await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": out, "stderr": out})
 
+        def client(self, **kw: Any) -> Any:
+            kc = super().client(**kw)
+            self.clients = [*getattr(self, "clients", []), kc]
+            return kc
+
     return LoggedKernelManager
+
+
+class _Kernel:
+    """A notebook's own kernel, started ahead of its turn.
+
+    Each notebook still gets a fresh kernel of its own (it runs alone in JupyterLab and under nbval just the
+    same); the runner starts the next notebook's kernel while the current one runs, so that its start (about a
+    second of Python imports) overlaps the current notebook's work instead of adding to it.
+    """
+
+    def __init__(self, log: Path, cwd: Path) -> None:
+        from jupyter_core.utils import run_sync
+
+        self.log = log
+        self.km = _logged_kernel(log)(kernel_name=KERNEL)
+        # what nbclient passes when it starts a kernel itself: no IPython history file in the report folder
+        run_sync(self.km.start_kernel)(extra_arguments=[*QUIET_KERNEL, "--HistoryManager.hist_file=:memory:"],
+                                       cwd=str(cwd))
+
+    def close(self) -> None:
+        """Shut the kernel down (it may have died already) and close every client's channels."""
+        from jupyter_core.utils import run_sync
+
+        km = self.km
+        try:
+            if run_sync(km.is_alive)():
+                run_sync(km.shutdown_kernel)(now=False)
+        except RuntimeError as err:
+            if "No kernel is running" not in str(err):
+                raise
+        finally:
+            run_sync(km.cleanup_resources)()
+            for kc in getattr(km, "clients", []):
+                kc.stop_channels()
 
 
 def _log_tail(log: Path, lines: int = 5) -> str:
@@ -337,34 +380,80 @@ def _keep_failed(staging: Path, failed: Path, log: Path, where: str) -> None:
 def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
                    failed: Path, progress: bool) -> list[Path] | None:
     """Execute the notebooks in order into ``staging``; None (after saying why) when one fails."""
+    live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
+
+    closing: list[threading.Thread] = []
+    try:
+        return _execute(paths, declared, values, staging, failed, live, progress, closing)
+    finally:
+        for thread in closing:
+            thread.join()
+
+
+def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
+             failed: Path, live: bool, progress: bool, closing: list[threading.Thread]) -> list[Path] | None:
     import papermill as pm
 
     executed = []
-    live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
+
+    def kernel(nb: Path) -> _Kernel:
+        return _Kernel(staging / WORK / "kernels" / f"{nb.stem}.log", staging)
+
+    try:
+        upcoming: _Kernel | None = kernel(paths[0])
+    except Exception as err:  # no kernel could be started: nothing has run yet
+        print(f"error: {paths[0].name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        _keep_failed(staging, failed, staging / WORK / "kernels" / f"{paths[0].stem}.log",
+                     "The partial run is in")
+        return None
     for i, nb in enumerate(paths, start=1):
         started = time.perf_counter()
         step = f"  [{i}/{len(paths)}] {nb.stem}"
         _say(progress, f"{step} ...")
         target_nb = staging / nb.name
-        log = staging / WORK / "kernels" / f"{nb.stem}.log"
+        assert upcoming is not None
+        current, upcoming = upcoming, None
+        if i < len(paths):
+            try:
+                upcoming = kernel(paths[i])  # starts while this notebook runs
+            except Exception as err:
+                _close(current, closing=closing)
+                print(f"error: {paths[i].name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
+                _keep_failed(staging, failed, staging / WORK / "kernels" / f"{paths[i].stem}.log",
+                             "The partial run is in")
+                return None
         try:
             pm.execute_notebook(str(nb), str(target_nb), parameters={k: values[k] for k in sorted(declared[nb])},
                                 kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
-                                extra_arguments=QUIET_KERNEL, kernel_manager_class=_logged_kernel(log),
+                                km=current.km,
                                 on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
         except pm.PapermillExecutionError as err:
+            _close(current, upcoming, closing=closing)
             print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
-            _keep_failed(staging, failed, log, "The partially executed notebooks are in")
+            _keep_failed(staging, failed, current.log, "The partially executed notebooks are in")
             return None
         except Exception as err:  # kernel start or death, I/O: report it and keep the partial run
+            _close(current, upcoming, closing=closing)
             print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-            _keep_failed(staging, failed, log, "The partial run is in")
+            _keep_failed(staging, failed, current.log, "The partial run is in")
             return None
+        # a graceful shutdown takes about half a second: let it happen while the next notebook runs
+        closing.append(threading.Thread(target=current.close, daemon=True))
+        closing[-1].start()
         executed.append(target_nb)
         if live:
             print("\r\x1b[K", end="")  # back to the start of the line, and clear it
         _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
     return executed
+
+
+def _close(*kernels: _Kernel | None, closing: list[threading.Thread]) -> None:
+    """Shut these kernels down and wait for those already closing (before the run folder is renamed)."""
+    for k in kernels:
+        if k is not None:
+            k.close()
+    for thread in closing:
+        thread.join()
 
 
 def render_report(

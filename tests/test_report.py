@@ -114,6 +114,26 @@ def test_what_a_kernel_writes_outside_the_notebook_stays_off_the_console(tmp_pat
     assert not list((out / "2024Q4").rglob("*.log"))  # the log goes with the work folder
 
 
+def test_each_notebook_has_its_own_fresh_kernel_and_none_outlives_the_run(tmp_path):
+    # the runner starts the next notebook's kernel while the current one runs: each must still be a new process,
+    # started in the run folder, that knows nothing of the notebook before, and all of them end with the run
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for i in (1, 2, 3):
+        _notebook(folder / f"0{i}_k.ipynb", "period = 'x'\nout_dir = None",
+                  "import os, pathlib\nleft = 'mark' in globals()\nmark = 1\n"
+                  f"pathlib.Path('pid_{i}').write_text(f'{{os.getpid()}} {{left}} {{os.getcwd()}}')")
+    out = tmp_path / "out"
+    paths = sorted(folder.glob("*.ipynb"))
+    assert render_report("2024Q4", out=str(out), progress=False, notebooks=paths) == 0
+    seen = [(out / "2024Q4" / f"pid_{i}").read_text().split(" ", 2) for i in (1, 2, 3)]
+    pids = {int(pid) for pid, _, _ in seen}
+    assert len(pids) == 3 and {left for _, left, _ in seen} == {"False"}
+    assert {Path(cwd).name for _, _, cwd in seen} == {".2024Q4.partial"}  # the staging folder, renamed after
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+
+
 def test_a_kernel_that_dies_is_named_with_its_last_words(tmp_path, capfd):
     folder = tmp_path / "nbs"
     folder.mkdir()
