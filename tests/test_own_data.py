@@ -170,10 +170,11 @@ def test_too_short_a_history_says_what_a_trend_and_a_forecast_need():
 
 def test_an_email_campaign_belongs_to_the_period_it_was_delivered_in():
     """Three customers, no other tables: a September campaign opened in October, a repeat open in October of a
-    campaign opened in September, and an October campaign opened twice and clicked in January."""
+    campaign opened in September, and an October campaign opened twice and clicked in January. The September
+    campaign is delivered to ``a`` again in October: it still belongs to September."""
     customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_at": pd.to_datetime(["2024-01-01"] * 3)})
     rows = [
-        ("m1", "a", "2024-09-28", "delivered"), ("m1", "a", "2024-10-02", "open"),
+        ("m1", "a", "2024-09-28", "delivered"), ("m1", "a", "2024-10-02", "open"), ("m1", "a", "2024-10-15", "delivered"),
         ("m2", "b", "2024-09-10", "delivered"), ("m2", "b", "2024-09-11", "open"), ("m2", "b", "2024-10-20", "open"),
         ("m3", "c", "2024-10-05", "delivered"), ("m3", "c", "2024-10-06", "open"), ("m3", "c", "2024-11-06", "open"),
         ("m3", "c", "2025-01-03", "click"),

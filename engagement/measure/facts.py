@@ -143,12 +143,19 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
     the period, any campaign) is the period's activity, for the engagement rate.
     """
     em = ds["email_events"]
-    per = em.group_by(["customer_id", "campaign_id"]).aggregate(
-        sent_at=em.occurred_at.min(where=em.event == "delivered"),
-        o=_i(em.event.isin(["open", "click"])).max(), c=_i(em.event == "click").max(),
-        u=_i(em.event == "unsubscribe").max(),
+    pair = ["customer_id", "campaign_id"]
+    delivered = em.filter(em.event == "delivered")
+    # the period's campaigns first (delivered in it, and not before it), then only their events are grouped:
+    # grouping every event of the whole history by customer and campaign cost 3 of the 6 s of the cells query
+    # at a million customers
+    sent = delivered.filter((delivered.occurred_at >= _ts(period.start))
+                            & (delivered.occurred_at < _ts(period.end))).select(*pair).distinct()
+    sent = sent.anti_join(delivered.filter(delivered.occurred_at < _ts(period.start)).select(*pair), pair)
+    ev = em.semi_join(sent, pair)
+    per = ev.group_by(pair).aggregate(
+        o=_i(ev.event.isin(["open", "click"])).max(), c=_i(ev.event == "click").max(),
+        u=_i(ev.event == "unsubscribe").max(),
     )
-    per = per.filter((per.sent_at >= _ts(period.start)) & (per.sent_at < _ts(period.end)))
     delivered = per.group_by("customer_id").aggregate(
         delivered=per.count(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
     )
