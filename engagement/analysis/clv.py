@@ -162,13 +162,6 @@ def _fit(
     return theta, float(value), hess_theta
 
 
-def _weighted_sums(
-    w: np.ndarray, ll: np.ndarray, grad: np.ndarray, hess: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Weighted sums over customers by numpy's pairwise summation (no BLAS: the same bits on any machine)."""
-    return (float((w * ll).sum()), (w[:, None] * grad).sum(axis=0), (w[:, None, None] * hess).sum(axis=0))
-
-
 def _standard_errors(hess: np.ndarray, model: str) -> np.ndarray:
     """Square roots of the diagonal of the inverse observed information ``-H``."""
     try:
@@ -249,8 +242,10 @@ class BGNBD:
         r, alpha, a, b = theta
         rep = x > 0
         bx1 = np.where(rep, b + x - 1, 1.0)
-        a3 = -(r + x) * np.log(alpha + T)
-        a4 = np.where(rep, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + tx), -np.inf)
+        rx = r + x
+        l_t, l_tx = np.log(alpha + T), np.log(alpha + tx)
+        a3 = -rx * l_t
+        a4 = np.where(rep, np.log(a) - np.log(bx1) - rx * l_tx, -np.inf)
         mix = np.logaddexp(a3, a4)
         w3, w4 = np.exp(a3 - mix), np.where(rep, np.exp(a4 - mix), 0.0)
         # the gamma functions depend on the frequency alone: once per distinct frequency, not per history
@@ -258,39 +253,36 @@ class BGNBD:
         (gl_r, gl_b, gl_ab), (dg_r, dg_b, dg_ab), (tg_r, tg_b, tg_ab) = gl_x, dg_x, tg_x
         ll = (gl_r - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
               + gl_b - special.gammaln(b) - gl_ab + mix)
-        n = len(x)
-        zero = np.zeros(n)
-        # gradients of the pieces, one row per customer: (r, alpha, a, b)
-        g12 = np.column_stack([
-            dg_r - special.digamma(r) + np.log(alpha),
-            np.full(n, r / alpha),
-            special.digamma(a + b) - dg_ab,
-            special.digamma(a + b) + dg_b - special.digamma(b) - dg_ab,
+        pg, dg = special.polygamma, special.digamma
+        # g3 = (-l_t, -rx / (alpha + T), 0, 0) and g4 = (-l_tx, -rx / (alpha + tx), 1 / a, -1 / bx1) are the
+        # gradients of A3 and A4; the mixture's Hessian adds w3 w4 (g3 - g4)(g3 - g4)^T. Each entry is summed
+        # over customers directly: per-customer 4 x 4 matrices cost two thirds of an evaluation at 1M histories
+        u_t, u_tx = 1 / (alpha + T), 1 / (alpha + tx)
+        d = (l_tx - l_t, rx * (u_tx - u_t), np.full(len(x), -1 / a), 1 / bx1)
+        v = w * w3 * w4
+
+        def total(values: np.ndarray) -> float:  # numpy's pairwise summation: the same bits on any machine
+            return float((w * values).sum())
+
+        def cross(i: int, j: int) -> float:
+            return float((v * d[i] * d[j]).sum())
+
+        grad = np.array([
+            total(dg_r - dg(r) + np.log(alpha) - w3 * l_t - w4 * l_tx),
+            total(r / alpha - rx * (w3 * u_t + w4 * u_tx)),
+            total(dg(a + b) - dg_ab + w4 / a),
+            total(dg(a + b) + dg_b - dg(b) - dg_ab - w4 / bx1),
         ])
-        g3 = np.column_stack([-np.log(alpha + T), -(r + x) / (alpha + T), zero, zero])
-        g4 = np.column_stack([-np.log(alpha + tx), -(r + x) / (alpha + tx), np.full(n, 1 / a), -1 / bx1])
-        g4[~rep] = 0.0
-        grad_i = g12 + w3[:, None] * g3 + w4[:, None] * g4
-        h = np.zeros((n, 4, 4))
-        pg = special.polygamma
-        h[:, 0, 0] = tg_r - pg(1, r)
-        h[:, 0, 1] = h[:, 1, 0] = 1 / alpha
-        h[:, 1, 1] = -r / alpha**2
-        h[:, 2, 2] = pg(1, a + b) - tg_ab
-        h[:, 2, 3] = h[:, 3, 2] = pg(1, a + b) - tg_ab
-        h[:, 3, 3] = pg(1, a + b) + tg_b - pg(1, b) - tg_ab
-        h3 = np.zeros((n, 4, 4))
-        h3[:, 0, 1] = h3[:, 1, 0] = -1 / (alpha + T)
-        h3[:, 1, 1] = (r + x) / (alpha + T) ** 2
-        h4 = np.zeros((n, 4, 4))
-        h4[:, 0, 1] = h4[:, 1, 0] = -1 / (alpha + tx)
-        h4[:, 1, 1] = (r + x) / (alpha + tx) ** 2
-        h4[:, 2, 2] = -1 / a**2
-        h4[:, 3, 3] = 1 / bx1**2
-        h4[~rep] = 0.0
-        d = g3 - g4
-        h += w3[:, None, None] * h3 + w4[:, None, None] * h4 + (w3 * w4)[:, None, None] * d[:, :, None] * d[:, None, :]
-        return _weighted_sums(w, ll, grad_i, h)
+        h = np.empty((4, 4))
+        h[0, 0] = total(tg_r - pg(1, r)) + cross(0, 0)
+        h[0, 1] = total(1 / alpha - w3 * u_t - w4 * u_tx) + cross(0, 1)
+        h[1, 1] = total(-r / alpha**2 + rx * (w3 * u_t**2 + w4 * u_tx**2)) + cross(1, 1)
+        h[2, 2] = total(pg(1, a + b) - tg_ab - w4 / a**2) + cross(2, 2)
+        h[2, 3] = total(pg(1, a + b) - tg_ab) + cross(2, 3)
+        h[3, 3] = total(pg(1, a + b) + tg_b - pg(1, b) - tg_ab + w4 / bx1**2) + cross(3, 3)
+        h[0, 2], h[0, 3], h[1, 2], h[1, 3] = cross(0, 2), cross(0, 3), cross(1, 2), cross(1, 3)
+        h = np.triu(h) + np.triu(h, 1).T
+        return float((w * ll).sum()), grad, h
 
     @classmethod
     def fit(cls, rfm: pd.DataFrame, *, time_unit: str = "W", confidence: float = 0.95) -> BGNBD:
@@ -418,19 +410,24 @@ class GammaGamma:
         (gl_pxq, gl_px), (dg_pxq, dg_px), (tg_pxq, tg_px) = _of_frequency(p * x, (q, 0.0))
         ll = (gl_pxq - gl_px - special.gammaln(q) + q * np.log(g) + (px - 1) * np.log(m) + px * np.log(x)
               - (px + q) * np.log(gm))
-        grad = np.column_stack([
-            x * (dg_pxq - dg_px + np.log(m) + np.log(x) - np.log(gm)),
-            dg_pxq - special.digamma(q) + np.log(g) - np.log(gm),
-            q / g - (px + q) / gm,
+        lg = np.log(g)
+
+        def total(values: np.ndarray) -> float:  # numpy's pairwise summation: the same bits on any machine
+            return float((w * values).sum())
+
+        grad = np.array([
+            total(x * (dg_pxq - dg_px + np.log(m) + np.log(x) - np.log(gm))),
+            total(dg_pxq - special.digamma(q) + lg - np.log(gm)),
+            total(q / g - (px + q) / gm),
         ])
-        h = np.empty((len(x), 3, 3))
-        h[:, 0, 0] = x**2 * (tg_pxq - tg_px)
-        h[:, 0, 1] = h[:, 1, 0] = x * tg_pxq
-        h[:, 0, 2] = h[:, 2, 0] = -x / gm
-        h[:, 1, 1] = tg_pxq - special.polygamma(1, q)
-        h[:, 1, 2] = h[:, 2, 1] = 1 / g - 1 / gm
-        h[:, 2, 2] = -q / g**2 + (px + q) / gm**2
-        return _weighted_sums(w, ll, grad, h)
+        h = np.empty((3, 3))
+        h[0, 0] = total(x**2 * (tg_pxq - tg_px))
+        h[0, 1] = h[1, 0] = total(x * tg_pxq)
+        h[0, 2] = h[2, 0] = total(-x / gm)
+        h[1, 1] = total(tg_pxq - special.polygamma(1, q))
+        h[1, 2] = h[2, 1] = total(1 / g - 1 / gm)
+        h[2, 2] = total(-q / g**2 + (px + q) / gm**2)
+        return float((w * ll).sum()), grad, h
 
     @classmethod
     def fit(cls, rfm: pd.DataFrame) -> GammaGamma:
