@@ -1,27 +1,25 @@
-"""Measurement speed and memory: engagement (Ibis on DuckDB) against a plain pandas reference.
+"""Measurement speed and memory against the strongest peers, every figure checked equal.
 
-For each size the script generates the demo data once (cached under
-``benchmarks/out/``) and then, in one Python process (as the issue asks; pass
-``--isolate`` to give each phase its own process instead), runs:
+For each size the script generates the demo data once (cached under ``benchmarks/out/``) and runs, each phase in a
+process of its own (so that its peak resident memory is its own), ``--runs`` rounds interleaved:
 
-* ``ours cold``: ``engagement.load`` of files it has never seen (full validation,
-  and the validated snapshot written) + ``measure`` of one quarter, all default
-  segments, no comparison periods;
-* ``ours warm``: the same on the same files again, as an analyst's second run or
-  the report's next notebook: validation is reused from the snapshot;
-* ``reference``: :mod:`reference_pandas`, the same aggregations written the
-  straightforward pandas way (read every table, filter, groupby, merge); it
-  does no validation;
-* sessionization alone, both ways (the usual hot spot).
+* ``ours, warm``: ``engagement.load`` of files whose validation outcome is in the snapshot cache (an analyst's
+  second run, the report's next notebook) + ``measure`` of one quarter, all default segments, no comparisons;
+* ``pandas, competent``: :func:`reference_pandas.measure_reference` on
+  :func:`reference_pandas.read_tables_competent`: only the columns needed, the period's rows (pyarrow filters),
+  categorical segments, the as-of time from the Parquet statistics; the same figures, no validation;
+* ``ours, three tables`` and ``Polars lazy``: the three heaviest metric families (customer flow, product activity,
+  web sessions: :data:`peer_polars.FAMILIES`) for all segments, on a folder with only customers, events and
+  pageviews; ours also computes first-week engagement from them;
+* ``ours, cold``: the first load of files never seen (full validation, snapshot written) + ``measure``;
+* with ``--naive``, a labelled extra: the straightforward pandas version (every table read whole).
 
-Every metric value and count of both (793 figures with the default segments)
-are compared and must agree to a relative 1e-9. A sampling thread reads the
-process's resident memory every 20 ms; each phase reports its peak and the
-process's memory when it started (DuckDB's connection is closed between phases
-so its memory is returned; pandas' freed memory is not always returned to the
-system, which is why the reference runs after ours).
+Every figure's value and count is compared with ours (relative 1e-9, counts equal). Times are medians with the
+min-max of the rounds; a sampling thread reads each process's resident memory every 20 ms.
 
-    python benchmarks/bench_measure.py --sizes 100000 1000000
+    python benchmarks/bench_measure.py --sizes 100000 1000000 --runs 3
+
+Polars is not a project dependency: ``pip install polars==1.44.2`` first (the Polars phases are skipped without it).
 """
 
 from __future__ import annotations
@@ -29,6 +27,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,95 +69,141 @@ def _rss() -> float:
         return int(f.read().split()[1]) * 4096 / 1024 ** 3
 
 
-# --- the phases ----------------------------------------------------------------------------------
+# --- the phases (each returns its figures and timings) -------------------------------------------------------
 
 
-def ours(folder: str, cache: str) -> dict:
-    from reference_pandas import SEGMENTS
-
+def ours(folder: str, cache: str, segments: str) -> dict:
     import engagement as eg
     from engagement.measure import measure
 
     t0 = time.perf_counter()
     ds = eg.load(folder, cache=Path(cache))
     t1 = time.perf_counter()
-    table = measure(ds, PERIOD, segments=SEGMENTS, compare=False)
+    table = measure(ds, PERIOD, segments=json.loads(segments), compare=False)
     t2 = time.perf_counter()
     reused = ds.reused
     ds.backend.disconnect()
-    del ds
-    gc.collect()
     return {"load_s": t1 - t0, "measure_s": t2 - t1, "reused": reused, "table": table}
 
 
-def reference(folder: str) -> dict:
+def pandas_competent(folder: str) -> dict:
+    from reference_pandas import measure_reference, read_tables_competent
+
+    t0 = time.perf_counter()
+    tables, as_of = read_tables_competent(folder, PERIOD)
+    t1 = time.perf_counter()
+    out = measure_reference(tables, PERIOD, as_of=as_of)
+    return {"load_s": t1 - t0, "measure_s": time.perf_counter() - t1, "table": out}
+
+
+def pandas_naive(folder: str) -> dict:
     from reference_pandas import measure_reference, read_tables
 
     t0 = time.perf_counter()
-    d = read_tables(folder)
+    tables = read_tables(folder)
     t1 = time.perf_counter()
-    out = measure_reference(d, PERIOD)
-    t2 = time.perf_counter()
-    del d
+    out = measure_reference(tables, PERIOD)
+    return {"load_s": t1 - t0, "measure_s": time.perf_counter() - t1, "table": out}
+
+
+def polars_lazy(folder: str) -> dict:
+    from peer_polars import measure_polars
+
+    t0 = time.perf_counter()
+    out = measure_polars(folder, PERIOD)
+    return {"load_s": 0.0, "measure_s": time.perf_counter() - t0, "table": out}  # the scans are in the plan
+
+
+PHASES = {"ours": ours, "pandas_competent": pandas_competent, "pandas_naive": pandas_naive,
+          "polars_lazy": polars_lazy}
+
+
+def run_here(phase: str, *args: str) -> dict:
     gc.collect()
-    return {"read_s": t1 - t0, "compute_s": t2 - t1, "table": out}
-
-
-def sessions_ours(folder: str) -> dict:
-    import ibis
-    import pandas as pd
-
-    from engagement.measure import sessions
-
-    con = ibis.duckdb.connect()
     t0 = time.perf_counter()
-    pv = con.read_parquet(Path(folder) / "pageviews.parquet")
-    pv = pv.filter((pv.viewed_at >= pd.Timestamp("2024-10-01")) & (pv.viewed_at < pd.Timestamp("2025-01-01")))
-    n = int(sessions(pv).count().execute())
-    seconds = time.perf_counter() - t0
-    con.disconnect()
-    return {"seconds": seconds, "sessions": n}  # includes reading the file
+    with PeakRss() as mem:
+        result = PHASES[phase](*args)
+    return {**result, "wall_s": time.perf_counter() - t0, "rss_peak_gb": mem.peak, "rss_start_gb": mem.start}
 
 
-def sessions_reference(folder: str) -> dict:
-    import pandas as pd
-    from reference_pandas import sessions
-
-    t0 = time.perf_counter()
-    pv = pd.read_parquet(Path(folder) / "pageviews.parquet")
-    pv = pv[(pv.viewed_at >= pd.Timestamp("2024-10-01")) & (pv.viewed_at < pd.Timestamp("2025-01-01"))]
-    n = len(sessions(pv))
-    return {"seconds": time.perf_counter() - t0, "sessions": n}
-
-
-PHASES = {"ours": ours, "reference": reference, "sessions_ours": sessions_ours,
-          "sessions_reference": sessions_reference}
-
-
-def run(phase: str, *args: str, isolate: bool) -> dict:
-    """Run a phase here (default) or in a fresh process; add its wall time and peak RSS."""
-    if not isolate:
-        gc.collect()
-        t0 = time.perf_counter()
-        with PeakRss() as mem:
-            result = PHASES[phase](*args)
-        return {**result, "wall_s": time.perf_counter() - t0, "rss_start_gb": mem.start, "rss_peak_gb": mem.peak}
+def run(phase: str, *args: str) -> dict:
+    """Run a phase in a fresh process; its figures, times and peak memory."""
     code = (f"import pickle, sys; sys.path.insert(0, {str(HERE)!r}); import bench_measure as b; "
-            f"r = b.run({phase!r}, *{args!r}, isolate=False); sys.stdout.buffer.write(pickle.dumps(r))")
-    import pickle
+            f"r = b.run_here({phase!r}, *{args!r}); sys.stdout.buffer.write(pickle.dumps(r))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    if done.returncode:
+        sys.exit(f"{phase} failed:\n{done.stderr.decode()[-3000:]}")
+    return pickle.loads(done.stdout)
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
-    return pickle.loads(out)
+
+def check(label: str, mine, theirs, metrics: list[str] | None = None) -> int:
+    """Compare every figure (value to 1e-9 relative, and n) of ``theirs`` with ours; print and return the count."""
+    from reference_pandas import compare
+
+    if metrics is not None:
+        mine = mine[mine.metric.isin(metrics)]
+    both = compare(mine, theirs)
+    matched = both[both["_merge"] == "both"]
+    differ = matched[(matched["rel_diff"] > 1e-9) | (matched["n"] != matched["n_ref"])]
+    unmatched = both[both["_merge"] != "both"]
+    print(f"  {label}: {len(matched)} figures compared (value and n), {len(differ)} differ, "
+          f"{len(unmatched)} unmatched; largest relative difference {matched['rel_diff'].max():.1e}")
+    for _, r in differ.head(10).iterrows():
+        print(f"    {r.segment}={r.segment_value} {r.metric}: ours {r.value!r} (n {r.n}), "
+              f"theirs {r.value_ref!r} (n {r.n_ref})")
+    for _, r in unmatched.head(10).iterrows():
+        print(f"    {r.segment}={r.segment_value} {r.metric}: only in {'ours' if r._merge == 'left_only' else 'theirs'}")
+    if len(differ) or len(unmatched):
+        sys.exit(f"{label}: the figures are not the same; no timing is reported for different work.")
+    return len(matched)
+
+
+def spread(values: list[float], unit: str = "s", digits: int = 1) -> str:
+    """Median (min-max)."""
+    med = statistics.median(values)
+    return f"{med:.{digits}f} {unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def ratio(times: dict[str, list[dict]], theirs: str, mine: str) -> str:
+    """Their time over ours (load and measure), round by round: median (min-max)."""
+    def total(label: str) -> list[float]:
+        return [r["load_s"] + r["measure_s"] for r in times[label]]
+
+    return spread([t / m for t, m in zip(total(theirs), total(mine), strict=True)], "x", 2)
+
+
+def three_tables(folder: Path) -> Path:
+    """A folder holding only customers, events and pageviews of ``folder`` (links, not copies)."""
+    from peer_polars import TABLES
+
+    out = folder.parent / f"{folder.name}_three_tables"
+    out.mkdir(exist_ok=True)
+    for t in TABLES:
+        link = out / f"{t}.parquet"
+        if not link.exists():
+            os.symlink((folder / f"{t}.parquet").resolve(), link)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
-    ap.add_argument("--isolate", action="store_true", help="run each phase in its own process")
+    ap.add_argument("--runs", type=int, default=3, help="interleaved rounds (medians with min-max)")
+    ap.add_argument("--naive", action="store_true", help="also the straightforward pandas version")
     args = ap.parse_args()
-    from reference_pandas import compare
+    import pyarrow.parquet as pq
+    from reference_pandas import SEGMENTS
 
     from engagement.data.demo import write_demo
+
+    try:
+        import polars  # noqa: F401
+        from peer_polars import FAMILIES
+        from peer_polars import SEGMENTS as SEGMENTS_3
+        has_polars = True
+    except ImportError:
+        print("Polars is not installed (pip install polars==1.44.2): the Polars phases are skipped.")
+        has_polars = False
 
     for n in args.sizes:
         folder = HERE / "out" / f"demo_{n}"
@@ -164,54 +211,57 @@ def main() -> None:
             t0 = time.perf_counter()
             write_demo(folder, n, seed=2024)
             print(f"generated {n:,} customers in {time.perf_counter() - t0:.0f} s")
-        rows = {p.stem: __import__("pyarrow.parquet").parquet.ParquetFile(p).metadata.num_rows
-                for p in folder.glob("*.parquet")}
+        rows = {p.stem: pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet")}
         print(f"\n== {n:,} customers: {rows.get('events', 0):,} events, {rows.get('pageviews', 0):,} pageviews, "
-              f"{sum(rows.values()):,} rows in all ({'one process per phase' if args.isolate else 'one process'})")
-        with tempfile.TemporaryDirectory(prefix="bench-snapshots-") as cache:
-            cold = run("ours", str(folder), cache, isolate=args.isolate)
-            warm = run("ours", str(folder), cache, isolate=args.isolate)
-        s_ours = run("sessions_ours", str(folder), isolate=args.isolate)
-        ref = run("reference", str(folder), isolate=args.isolate)
-        s_ref = run("sessions_reference", str(folder), isolate=args.isolate)
-        assert not cold["reused"] and warm["reused"]
+              f"{sum(rows.values()):,} rows in all; {args.runs} interleaved rounds, a process per phase")
+        three = three_tables(folder)
+        times: dict[str, list[dict]] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-snapshots-") as warm_cache:
+            # validate once, so that the warm phases reuse the snapshot
+            run("ours", str(folder), warm_cache, json.dumps(SEGMENTS))
+            if has_polars:
+                run("ours", str(three), warm_cache, json.dumps(SEGMENTS_3))
+            for _ in range(args.runs):
+                with tempfile.TemporaryDirectory(prefix="bench-cold-") as cold_cache:
+                    times.setdefault("ours, cold", []).append(run("ours", str(folder), cold_cache,
+                                                                 json.dumps(SEGMENTS)))
+                times.setdefault("ours, warm", []).append(run("ours", str(folder), warm_cache, json.dumps(SEGMENTS)))
+                times.setdefault("pandas, competent", []).append(run("pandas_competent", str(folder)))
+                if has_polars:
+                    times.setdefault("ours, three tables", []).append(
+                        run("ours", str(three), warm_cache, json.dumps(SEGMENTS_3)))
+                    times.setdefault("Polars lazy, three tables", []).append(run("polars_lazy", str(three)))
+                if args.naive:
+                    times.setdefault("pandas, naive (extra)", []).append(run("pandas_naive", str(folder)))
+        assert not any(r["reused"] for r in times["ours, cold"]) and all(r["reused"] for r in times["ours, warm"])
+        mine = times["ours, warm"][0]["table"]
+        print("  every figure checked:")
+        compared = {"pandas, competent": check("pandas, competent", mine, times["pandas, competent"][0]["table"])}
+        for r in times["ours, cold"] + times["ours, warm"][1:]:
+            assert r["table"].equals(mine), "ours gave different tables in different runs"
+        if has_polars:
+            mine3 = times["ours, three tables"][0]["table"]
+            compared["Polars lazy, three tables"] = check("Polars lazy, three tables", mine3,
+                                                          times["Polars lazy, three tables"][0]["table"], FAMILIES)
+        if args.naive:
+            compared["pandas, naive (extra)"] = check("pandas, naive (extra)", mine,
+                                                      times["pandas, naive (extra)"][0]["table"])
+        print(f"  {'':28s} {'load':>18s} {'measure':>18s} {'in all':>18s} {'peak memory':>20s}")
+        for label, rs in times.items():
+            print(f"  {label:28s} {spread([r['load_s'] for r in rs]):>18s} {spread([r['measure_s'] for r in rs]):>18s} "
+                  f"{spread([r['load_s'] + r['measure_s'] for r in rs]):>18s} "
+                  f"{spread([r['rss_peak_gb'] for r in rs], 'GB', 2):>20s}")
 
-        both = compare(cold["table"], ref["table"])
-        matched = both[both["_merge"] == "both"]
-        differ = matched[(matched["rel_diff"] > 1e-9) | (matched["n"] != matched["n_ref"])]
-        unmatched = int((both["_merge"] != "both").sum())
-        same_warm = cold["table"].equals(warm["table"])
-        print(f"  figures compared: {len(matched)} (value and n), differing: {len(differ)}, unmatched: {unmatched}, "
-              f"max relative difference {matched['rel_diff'].max():.1e}; warm table identical to cold: {same_warm}")
-        for _, r in differ.head(10).iterrows():
-            print(f"    {r.segment}={r.segment_value} {r.metric}: ours {r.value!r} (n {r.n}), "
-                  f"reference {r.value_ref!r} (n {r.n_ref})")
-
-        ref_s = ref["read_s"] + ref["compute_s"]
-        lines = [
-            ("ours, first load (validate)", cold["load_s"], cold["measure_s"], cold),
-            ("ours, snapshot reused", warm["load_s"], warm["measure_s"], warm),
-        ]
-        print(f"  {'':30s} {'load':>8s} {'measure':>8s} {'total':>8s} {'peak RSS':>9s} {'(at start)':>10s}   "
-              "ratio reference/ours: measure only, total")
-        for label, load_s, measure_s, r in lines:
-            print(f"  {label:30s} {load_s:7.1f}s {measure_s:7.1f}s {load_s + measure_s:7.1f}s "
-                  f"{r['rss_peak_gb']:6.2f} GB {r['rss_start_gb']:7.2f} GB   "
-                  f"{ref_s / measure_s:5.2f}x, {ref_s / (load_s + measure_s):5.2f}x")
-        print(f"  {'pandas reference (no checks)':30s} {ref['read_s']:7.1f}s {ref['compute_s']:7.1f}s {ref_s:7.1f}s "
-              f"{ref['rss_peak_gb']:6.2f} GB {ref['rss_start_gb']:7.2f} GB   (load = read the files into pandas)")
-        print(f"  sessionization only (read + sessionize one quarter): ours {s_ours['seconds']:.2f} s "
-              f"(peak {s_ours['rss_peak_gb']:.2f} GB from {s_ours['rss_start_gb']:.2f}), pandas "
-              f"{s_ref['seconds']:.2f} s (peak {s_ref['rss_peak_gb']:.2f} GB from {s_ref['rss_start_gb']:.2f}), "
-              f"ratio {s_ref['seconds'] / s_ours['seconds']:.2f}x; sessions {s_ours['sessions']:,} vs "
-              f"{s_ref['sessions']:,}")
-        summary = {
-            "customers": n, "rows": rows, "one_process": not args.isolate, "figures_compared": len(matched),
-            "figures_differing": len(differ), "ours_cold": {k: v for k, v in cold.items() if k != "table"},
-            "ours_warm": {k: v for k, v in warm.items() if k != "table"},
-            "reference": {k: v for k, v in ref.items() if k != "table"},
-            "sessions_ours": s_ours, "sessions_reference": s_ref,
-        }
+        print("  ratios, their time / ours, round by round (above 1: ours is faster):")
+        print(f"    pandas, competent / ours, warm: {ratio(times, 'pandas, competent', 'ours, warm')}")
+        if has_polars:
+            print(f"    Polars lazy / ours, three tables: {ratio(times, 'Polars lazy, three tables', 'ours, three tables')}")
+        if args.naive:
+            print(f"    pandas, naive / ours, warm: {ratio(times, 'pandas, naive (extra)', 'ours, warm')}")
+        print(f"    ours, cold / ours, warm (the first load's validation): {ratio(times, 'ours, cold', 'ours, warm')}")
+        summary = {"customers": n, "rows": rows, "runs": args.runs, "figures_compared": compared,
+                   "phases": {label: [{k: v for k, v in r.items() if k != "table"} for r in rs]
+                              for label, rs in times.items()}}
         out = HERE / "out" / f"bench_measure_{n}.json"
         out.write_text(json.dumps(summary, indent=1, default=str))
         print(f"  written to {out.relative_to(HERE.parent)}")

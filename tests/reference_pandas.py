@@ -36,6 +36,58 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}
 
 
+#: What :func:`measure_reference` reads of each table: its columns, the time column a period filter can use and
+#: how far before the period's start and after its end that column is read (None: every row), and the text
+#: columns read as categoricals.
+NEEDED: dict[str, tuple[list[str] | None, str | None, tuple[pd.Timedelta, pd.Timedelta] | None, list[str]]] = {
+    "customers": (["customer_id", "signup_at", "plan", "acquisition_channel", "region", "cancelled_at"], None, None,
+                  ["plan", "acquisition_channel", "region"]),
+    "orders": (["customer_id", "ordered_at", "revenue", "cost"], "ordered_at",
+               (pd.Timedelta(days=365), pd.Timedelta(0)), []),
+    "survey_responses": (["customer_id", "responded_at", "survey", "score"], "responded_at",
+                         (pd.Timedelta(0), pd.Timedelta(0)), ["survey"]),
+    "events": (["customer_id", "occurred_at"], "occurred_at", (pd.Timedelta(0), pd.Timedelta(days=8)), []),
+    "email_events": (["campaign_id", "customer_id", "occurred_at", "event"], None, None, ["event"]),
+    # a session belongs to the period of its first view; views a day either side sessionise its edges exactly
+    "pageviews": (["visitor_id", "customer_id", "viewed_at", "converted"], "viewed_at",
+                  (pd.Timedelta(days=1), pd.Timedelta(days=1)), []),
+    "referrals": (["referred_customer_id"], None, None, []),
+    "support_tickets": (["customer_id", "opened_at", "first_response_at", "resolved_at"], "opened_at",
+                        (pd.Timedelta(0), pd.Timedelta(0)), []),
+    "social_posts": (None, None, None, ["platform"]),
+    "marketing_spend": (None, None, None, ["channel"]),
+}
+
+
+def read_tables_competent(folder: str | Path, period: str = "2024Q4") -> tuple[dict[str, pd.DataFrame], pd.Timestamp]:
+    """The tables as a competent pandas user reads them: only the columns needed, only the rows of the period's
+    windows (pyarrow filters), segment and category text as categoricals; and the data's as-of time from the
+    Parquet statistics. Returns the tables and the as-of time for :func:`measure_reference`."""
+    import pyarrow.parquet as pq
+
+    s, e = quarter_bounds(period)
+    out = {}
+    for name, (columns, time_col, window, categorical) in NEEDED.items():
+        filters = None
+        if time_col is not None and window is not None:
+            filters = [(time_col, ">=", s - window[0]), (time_col, "<", e + window[1])]
+        table = pq.read_table(Path(folder) / f"{name}.parquet", columns=columns, filters=filters,
+                              read_dictionary=categorical or None)
+        out[name] = table.to_pandas()
+    as_of = max(_column_max(Path(folder) / f"{t}.parquet", c) for t, c in (
+        ("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", "viewed_at"), ("customers", "signup_at")))
+    return out, as_of
+
+
+def _column_max(path: Path, column: str) -> pd.Timestamp:
+    """The largest value of a column from the Parquet file's row-group statistics (no data read)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    i = meta.schema.to_arrow_schema().get_field_index(column)
+    return max(pd.Timestamp(meta.row_group(g).column(i).statistics.max) for g in range(meta.num_row_groups))
+
+
 def quarter_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = pd.Period(period, freq="Q").start_time
     return start, start + pd.offsets.QuarterBegin(1, startingMonth=1)
@@ -55,21 +107,27 @@ def sessions(pv: pd.DataFrame, timeout_minutes: float = 30.0) -> pd.DataFrame:
     new = (pv["visitor_id"] != pv["visitor_id"].shift()) | (gap > pd.Timedelta(minutes=timeout_minutes))
     sid = new.cumsum().to_numpy()
     return pv.assign(_sid=sid).groupby("_sid").agg(
-        visitor_id=("visitor_id", "first"), customer_id=("customer_id", "max"), pageviews=("page", "size"),
+        visitor_id=("visitor_id", "first"), customer_id=("customer_id", "max"), pageviews=("viewed_at", "size"),
         first=("viewed_at", "min"), last=("viewed_at", "max"), converted=("converted", "max"),
     ).assign(duration=lambda d: (d["last"] - d["first"]).dt.total_seconds())
 
 
 def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
-                      segments: list[str] | None = None, timeout_minutes: float = 30.0) -> pd.DataFrame:
-    """``segment, segment_value, metric, value, n`` for the period, computed in pandas."""
+                      segments: list[str] | None = None, timeout_minutes: float = 30.0,
+                      as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``segment, segment_value, metric, value, n`` for the period, computed in pandas.
+
+    ``d`` is every table read whole (:func:`read_tables`), or only what is needed (:func:`read_tables_competent`,
+    which gives ``as_of`` too: the tables it reads are cut to the period's windows).
+    """
     segments = SEGMENTS if segments is None else segments
     s, e = quarter_bounds(period)
     days = (e - s).days
     months = 3
     weeks = len(pd.date_range(s - pd.Timedelta(days=s.weekday()), e - pd.Timedelta(days=1), freq="W-MON"))
-    as_of = max(d["events"]["occurred_at"].max(), d["orders"]["ordered_at"].max(),
-                d["pageviews"]["viewed_at"].max(), d["customers"]["signup_at"].max())
+    if as_of is None:
+        as_of = max(d["events"]["occurred_at"].max(), d["orders"]["ordered_at"].max(),
+                    d["pageviews"]["viewed_at"].max(), d["customers"]["signup_at"].max())
 
     # customers and their flags
     c = d["customers"]
@@ -94,7 +152,12 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     spend["tier"] = np.array(["low", "mid", "high"])[_ntile3(len(spend))]
     c["value_tier"] = c["customer_id"].map(spend.set_index("customer_id")["tier"]).fillna("none")
     for col in ("plan", "acquisition_channel", "region"):
-        c[col] = c[col].astype("string").fillna("(missing)")
+        if isinstance(c[col].dtype, pd.CategoricalDtype):  # read as a categorical: keep it one
+            if "(missing)" not in c[col].cat.categories:
+                c[col] = c[col].cat.add_categories("(missing)")
+            c[col] = c[col].fillna("(missing)")
+        else:
+            c[col] = c[col].astype("string").fillna("(missing)")
 
     # per-customer facts
     ow = o[(o["ordered_at"] >= s) & (o["ordered_at"] < e)]
@@ -131,9 +194,10 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     # a campaign belongs to the quarter of its delivery, with what it led to at any time
     sent = em[em["event"] == "delivered"].groupby(["customer_id", "campaign_id"])["occurred_at"].min()
     sent = sent[(sent >= s) & (sent < e)]
-    per_campaign = em.assign(
-        opened=em["event"].isin(["open", "click"]), clicked=em["event"] == "click",
-        unsubscribed=em["event"] == "unsubscribe",
+    mine = em.merge(sent.index.to_frame(index=False), on=["customer_id", "campaign_id"])  # the period's campaigns
+    per_campaign = mine.assign(
+        opened=mine["event"].isin(["open", "click"]), clicked=mine["event"] == "click",
+        unsubscribed=mine["event"] == "unsubscribe",
     ).groupby(["customer_id", "campaign_id"])[["opened", "clicked", "unsubscribed"]].max()
     per_campaign = per_campaign.loc[sent.index].assign(delivered=1)
     f_email = per_campaign.groupby(level="customer_id").sum()
