@@ -191,3 +191,26 @@ def test_an_email_campaign_belongs_to_the_period_it_was_delivered_in():
     # Q3 delivered m1 and m2, both opened (a's in October, b's in September and again in October)
     assert prev.loc["email_open_rate", ["numerator", "denominator"]].tolist() == [2, 2]
     assert prev.loc["email_click_rate", "value"] == 0
+
+
+def test_a_median_of_too_few_tickets_has_no_interval_rather_than_a_made_up_one():
+    """Three tickets in one plan, eight in the other: scipy's order-statistic interval needs more than three values
+    at 95% (worked by hand: with n = 3 even the widest pair of ranks covers 75%), so that plan's median has NaN
+    bounds, never the largest value; the other plan's bounds are order statistics of its own values."""
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(11)],
+                              "signup_at": pd.to_datetime(["2024-01-01"] * 11),
+                              "plan": ["basic"] * 3 + ["pro"] * 8})
+    hours = [1, 2, 30] + [1, 2, 3, 4, 5, 6, 7, 8]
+    opened = pd.Timestamp("2024-10-10")
+    tickets = pd.DataFrame({"ticket_id": range(11), "customer_id": customers.customer_id,
+                            "opened_at": [opened] * 11,
+                            "first_response_at": [opened + pd.Timedelta(hours=h) for h in hours],
+                            "resolved_at": [opened + pd.Timedelta(hours=h + 1) for h in hours]})
+    table = measure(eg.load({"customers": customers, "support_tickets": tickets}), "2024Q4", segments=["plan"],
+                    compare=False)
+    frt = table[table.metric == "first_response_time"].set_index("segment_value")
+    assert frt.loc["basic", "value"] == 2 * 3600 and frt.loc["basic", ["ci_low", "ci_high"]].isna().all()
+    pro = pd.Series([h * 3600.0 for h in hours[3:]])
+    assert frt.loc["pro", "value"] == pro.median()
+    assert frt.loc["pro", "ci_low"] in set(pro) and frt.loc["pro", "ci_high"] in set(pro)
+    assert frt.loc["pro", "ci_low"] < pro.median() < frt.loc["pro", "ci_high"]

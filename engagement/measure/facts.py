@@ -365,15 +365,19 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
     rows = []
     for r in stats_.itertuples(index=False):
         lo, hi = median_rank_bounds(int(r.n), confidence)
-        rows += [(r.segment, r.segment_value, r.metric, "lo", lo), (r.segment, r.segment_value, r.metric, "hi", hi)]
-    wanted = ibis.memtable(pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "bound", "rank"]))
-    # each group's values sorted into one array, and the two ranks picked from it: a third of the time of a
-    # ROW_NUMBER over the union of every segment's copy of the tickets (only the picks leave the engine)
-    ordered = answered.group_by(group).aggregate(values=answered.v.collect().sort())
-    picked = ordered.join(wanted, group).select(
-        "segment", "segment_value", "metric", "bound", v=ordered["values"][wanted["rank"] - 1]).to_pandas()
-    bounds = picked.pivot_table(index=["segment", "segment_value", "metric"], columns="bound", values="v",
-                                aggfunc="first").reset_index()
+        if lo >= 1:  # (0, 0): too few values for an interval at this confidence, which stays NaN
+            rows += [(r.segment, r.segment_value, r.metric, "lo", lo), (r.segment, r.segment_value, r.metric, "hi", hi)]
+    bounds = pd.DataFrame(columns=["segment", "segment_value", "metric"])
+    if rows:
+        wanted = ibis.memtable(pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "bound", "rank"]))
+        # each group's values sorted into one array, and the two ranks picked from it: a third of the time of a
+        # ROW_NUMBER over the union of every segment's copy of the tickets (only the picks leave the engine)
+        ordered = answered.group_by(group).aggregate(values=answered.v.collect().sort())
+        index = (wanted["rank"] - 1).cast("int32")  # 0-based; Spark's element_at takes an INT
+        picked = ordered.join(wanted, group).select(
+            "segment", "segment_value", "metric", "bound", v=ordered["values"][index]).to_pandas()
+        bounds = picked.pivot_table(index=["segment", "segment_value", "metric"], columns="bound", values="v",
+                                    aggfunc="first").reset_index()
     j.release()
     out = stats_.merge(bounds, on=["segment", "segment_value", "metric"], how="left")
     for col in ("lo", "hi"):
