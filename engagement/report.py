@@ -437,6 +437,9 @@ def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str
             print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
             _keep_failed(staging, failed, current.log, "The partial run is in")
             return None
+        except BaseException:  # Ctrl-C: no kernel of ours outlives the run
+            _close(current, upcoming, closing=closing)
+            raise
         # a graceful shutdown takes about half a second: let it happen while the next notebook runs
         closing.append(threading.Thread(target=current.close, daemon=True))
         closing[-1].start()

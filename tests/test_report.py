@@ -134,6 +134,35 @@ def test_each_notebook_has_its_own_fresh_kernel_and_none_outlives_the_run(tmp_pa
                 and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
 
 
+def test_an_interrupted_run_leaves_no_kernel_running(tmp_path, monkeypatch):
+    # Ctrl-C while the first notebook runs: its kernel and the next one, already started, are both shut down
+    import papermill as pm
+
+    import engagement.report as report
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    paths = [_notebook(folder / f"0{i}_k.ipynb", "period = 'x'\nout_dir = None", "x = 1") for i in (1, 2, 3)]
+    pids = []
+
+    class Recorded(report._Kernel):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            pids.append(self.km.provisioner.process.pid)
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "_Kernel", Recorded)
+    monkeypatch.setattr(pm, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render_report("2024Q4", out=str(tmp_path / "out"), progress=False, notebooks=paths)
+    assert len(pids) == 2  # the first notebook's kernel and the next one's; the third was never started
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not alive
+
+
 def test_a_kernel_that_dies_is_named_with_its_last_words(tmp_path, capfd):
     folder = tmp_path / "nbs"
     folder.mkdir()
