@@ -31,6 +31,20 @@ TABLES = ["customers", "orders", "survey_responses", "events", "email_events", "
           "support_tickets", "social_posts", "marketing_spend"]
 
 
+#: the per-customer facts summed per segment value, which :func:`_metrics` turns into figures
+SUMS = [
+    "buyers", "c_yy", "c_xx", "c_xy", "at_start", "new", "lost", "at_end", "retained", "active", "n_orders",
+    "revenue", "revenue_sq", "cost", "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum",
+    "ces_n", "ces_sum", "csat_people", "csat_cust_sq", "csat_n_sq", "csat_n_sum", "ces_people", "ces_cust_sq",
+    "ces_n_sq", "ces_n_sum", "n_events", "active_days", "active_weeks", "active_months", "users_at_start",
+    "engaged", "fw_n", "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews",
+    "bounces", "dur_sum", "converting", "referred_new", "web_clusters", "web_s_sq", "web_pv_sq", "web_s_pv",
+    "web_dur_sq", "web_s_dur", "web_b_sq", "web_s_b", "web_c_sq", "web_s_c", "nps_people", "nps_z_sq", "nps_n_sq",
+    "nps_n_z", "csat_t_sq", "csat_n_t", "em_people", "em_openers", "em_dd", "em_oo", "em_cc", "em_uu", "em_do",
+    "em_dc", "em_oc", "em_du",
+]
+
+
 def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
     """Every table of a demo folder, read whole into pandas."""
     return {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}
@@ -261,16 +275,7 @@ def measure_reference(d: dict[str, pd.DataFrame], period: str = "2024Q4",
     facts["buyers"] = (facts["n_orders"] > 0).astype(int)
     facts["c_yy"], facts["c_xx"] = facts["revenue"] ** 2, facts["n_orders"] ** 2
     facts["c_xy"] = facts["n_orders"] * facts["revenue"]
-    sums = ["buyers", "c_yy", "c_xx", "c_xy", "at_start", "new", "lost", "at_end", "retained", "active", "n_orders", "revenue", "revenue_sq", "cost",
-            "n_cost", "nps_pro", "nps_pas", "nps_det", "csat_n", "csat_top2", "csat_sum", "ces_n",
-            "ces_sum", "csat_people", "csat_cust_sq", "csat_n_sq", "csat_n_sum", "ces_people", "ces_cust_sq",
-            "ces_n_sq", "ces_n_sum",
-            "n_events", "active_days", "active_weeks", "active_months", "users_at_start", "engaged", "fw_n",
-            "fw_engaged", "delivered", "opened", "clicked", "unsubscribed", "n_sessions", "n_pageviews",
-            "bounces", "dur_sum", "converting", "referred_new", "web_clusters", "web_s_sq", "web_pv_sq", "web_s_pv",
-            "web_dur_sq", "web_s_dur", "web_b_sq", "web_s_b", "web_c_sq", "web_s_c", "nps_people", "nps_z_sq",
-            "nps_n_sq", "nps_n_z", "csat_t_sq", "csat_n_t", "em_people", "em_openers", "em_dd", "em_oo", "em_cc",
-            "em_uu", "em_do", "em_dc", "em_oc", "em_du"]
+    sums = SUMS
     facts["all"] = "all"
 
     # per segment: sums, then metric values
