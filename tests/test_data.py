@@ -234,6 +234,19 @@ def test_rows_sharing_a_hash_are_compared_column_by_column(monkeypatch):
         pd.testing.assert_frame_equal(a[name][1], b[name][1])
 
 
+@pytest.mark.parametrize("spark", [False, True])
+def test_repeated_values_by_sorting_or_grouping(spark):
+    """Both ways of finding repeats (DuckDB sorts, Spark groups) give the values seen twice or more, nulls never."""
+    import importlib
+
+    import ibis
+
+    load_module = importlib.import_module("engagement.data.load")
+    values = ibis.memtable(pd.DataFrame({"__v": pd.array([5, 1, None, 3, 5, 1, 1, None, 7, -2**63], dtype="Int64")}))
+    got = load_module._repeated(values, spark).to_pandas()["__v"]
+    assert sorted(got.tolist()) == [1, 5]
+
+
 def test_a_snapshot_stores_only_tables_with_rejects(tmp_path):
     tables = {**_suspect_tables(), "orders": pd.DataFrame({
         "order_id": ["o1", "o2"], "customer_id": ["a", "b"], "ordered_at": pd.to_datetime(["2024-02-01"] * 2),
