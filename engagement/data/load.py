@@ -605,13 +605,13 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     if has_key:
         dup_flag = next((f"__bad__{offset + j}" for j, d in enumerate(dups) if d[0] == f"duplicate_{spec.key}"),
                         None)
-        key = flagged[spec.key]
+        ids = flagged[spec.key]
         is_dup = flagged[dup_flag] if dup_flag else ibis.literal(False)
         # without the rows whose id is missing: a NULL in an IN list makes every id not in it NULL, not FALSE,
         # and an unknown id then passed as known
-        with_id = flagged.__bad & key.notnull()
-        checks.rejected_keys[name] = (flagged.filter(with_id & is_dup).select(key).distinct(),
-                                      flagged.filter(with_id & ~is_dup).select(key).distinct())
+        with_id = flagged.__bad & ids.notnull()
+        checks.rejected_keys[name] = (flagged.filter(with_id & is_dup).select(ids).distinct(),
+                                      flagged.filter(with_id & ~is_dup).select(ids).distinct())
     good = _source_less_suspects(name, spec, raw, bad, kept, checks.decimal_ids)
     summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
     return _Outcome(good, bad, summary, problems, flagged)
