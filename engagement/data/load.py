@@ -488,12 +488,30 @@ def _repeated(values: ir.Table, spark: bool) -> ir.Table:
     return prev.filter(prev.__v == prev.__prev).select("__v").distinct()
 
 
-def _cached_if_any(table: ir.Table) -> ir.Table | None:
-    """``table`` cached in the engine, or None (nothing kept) when it has no rows."""
-    cached = table.cache()
-    if int(cached.count().execute()):
-        return cached
-    cached.release()
+def _kept(table: ir.Table, spark: bool) -> ir.Table:
+    """``table`` cached, on DuckDB; on Spark the expression itself, computed again where it is read.
+
+    On Spark Connect, caching the screens' results, the suspects, or the flagged suspects whose filter reads the
+    screens failed Ibis's ``is_cached`` check, so Spark recomputes them where they are read. That is safe: rows
+    are told apart by their values, never by position (which of two identical copies is kept changes nothing).
+    """
+    return table if spark else table.cache()
+
+
+def _release(*tables: ir.Table | None, spark: bool) -> None:
+    """Free what :func:`_kept` cached."""
+    if not spark:
+        for table in tables:
+            if table is not None:
+                table.release()
+
+
+def _kept_if_any(table: ir.Table, spark: bool) -> ir.Table | None:
+    """:func:`_kept` of ``table``, or None (nothing kept) when it has no rows."""
+    kept = _kept(table, spark)
+    if int(kept.count().execute()):
+        return kept
+    _release(kept, spark=spark)
     return None
 
 
@@ -540,12 +558,13 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     rows_read = int(counts["rows_read"])
     raw_cols = [raw_of[c] for c in raw.columns]
     hashed = view.mutate(__hash=_row_hash(view, raw_cols, checks.spark))
-    shared_keys = _cached_if_any(_repeated(view.select(__v=view[spec.key]), checks.spark)) if has_key else None
+    shared_keys = _kept_if_any(_repeated(view.select(__v=view[spec.key]), checks.spark), checks.spark) if has_key \
+        else None
     dup_keys = shared_keys is not None
     shared: ir.Table | None = None  # row hashes that more than one row has
     # where every row has its own key, no two rows are copies: no need to screen for them
     if rows_read and not (has_key and int(counts["_key_n"]) == rows_read and not dup_keys):
-        shared = _cached_if_any(_repeated(hashed.select(__v=hashed.__hash), checks.spark))
+        shared = _kept_if_any(_repeated(hashed.select(__v=hashed.__hash), checks.spark), checks.spark)
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
     used_columns = _used_columns(spec, raw)
     problems = [
@@ -565,7 +584,7 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
         suspect = suspect | marked.__hash.isin(shared.__v)
     if shared_keys is not None:
         suspect = suspect | marked[spec.key].isin(shared_keys.__v)
-    suspects = marked.filter(suspect).cache()
+    suspects = _kept(marked.filter(suspect), checks.spark)
     # the window rules see every copy of a row and every row of a key: all of them are suspects
     dups = _duplicate_rules(spec, raw, suspects, raw_of, shared is not None, dup_keys)
     offset = len(failing)
@@ -574,10 +593,8 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     any_bad = ibis.literal(False)
     for k in range(len(active)):
         any_bad = any_bad | windowed[f"__bad__{k}"]
-    flagged = windowed.mutate(__bad=any_bad).cache()
-    for table in (suspects, shared, shared_keys):
-        if table is not None:
-            table.release()
+    flagged = _kept(windowed.mutate(__bad=any_bad), checks.spark)
+    _release(suspects, shared, shared_keys, spark=checks.spark)
     reason = ibis.literal("")
     for k, (rule, *_rest) in enumerate(active):
         reason = reason + ibis.ifelse(flagged[f"__bad__{k}"], f"{rule};", "")
@@ -599,7 +616,7 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
                                      description))
     rejected = int(dcounts["rows_rejected"] or 0)
     if not rejected:  # the suspects only shared a hash: nothing to keep apart
-        flagged.release()
+        _release(flagged, spark=checks.spark)
         summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read, "rows_rejected": 0}
         return _Outcome(view.select(*used_columns), _no_rejects(raw), summary, problems)
     if has_key:
@@ -856,8 +873,7 @@ def load(
             # read the stored rows from now on and free the in-memory copies
             for name, out in outcomes.items():
                 used[name], rejects[name] = _stored(con, entry, name)
-                if out.flagged is not None:
-                    out.flagged.release()
+                _release(out.flagged, spark=checks.spark)
     return Dataset(
         tables=used, rejects=rejects, report=report, problems=problem_frame,
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
