@@ -341,7 +341,7 @@ class _Checks:
     decimal_ids: set[str] = field(default_factory=set)  # "table.column" of text ids written as 17.0
     used: dict[str, ir.Table] = field(default_factory=dict)  # tables validated so far
     rejected_keys: dict[str, tuple[ir.Table, ir.Table]] = field(default_factory=dict)  # (duplicated, other)
-    spark: bool = False  # a distributed engine with a 32-bit hash (see _row_hash, _shared_hashes)
+    spark: bool = False  # a distributed engine with a 32-bit hash (see _row_hash, _repeated, _kept)
 
 
 def _row_rules(
@@ -523,7 +523,7 @@ class _Outcome:
     rejects: ir.Table
     summary: dict[str, Any]
     problems: list[dict]
-    flagged: ir.Table | None = None  # the cached suspects with their rule flags (None: nothing was rejected)
+    flagged: ir.Table | None = None  # the suspects with their rule flags, cached on DuckDB (None: no rejects)
 
 
 def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, notes: list[str]
@@ -843,7 +843,7 @@ def load(
         raise ContractError(problems)
     used = checks.used
     rejects: dict[str, ir.Table] = {}
-    outcomes: dict[str, _Outcome] = {}
+    flagged: dict[str, ir.Table] = {}  # tables with rejects: their flagged suspects
     summaries, row_problems = [], []
     for name in ordered:
         if name not in raw or not structurally_ok[name]:
@@ -851,7 +851,7 @@ def load(
         out = _validate_table(name, CONTRACT[name], raw[name], checks, notes)
         used[name], rejects[name] = out.used, out.rejects
         if out.flagged is not None:
-            outcomes[name] = out
+            flagged[name] = out.flagged
         summaries.append(out.summary)
         row_problems.extend(out.problems)
     report = pd.DataFrame(summaries, columns=["table", "rows_read", "rows_used", "rows_rejected"])
@@ -862,18 +862,18 @@ def load(
             # only the tables with rejects; their used rows stream from the source less the suspects. A copy, not
             # the anti-join in every later query: that would cost each scan of the table a third more, and every
             # min or max its answer from the Parquet statistics (data_range read 0.7 s instead of nothing)
-            for name in outcomes:
+            for name in flagged:
                 con.to_parquet(used[name], folder / f"{name}.used.parquet")
                 con.to_parquet(rejects[name], folder / f"{name}.rejects.parquet")
 
         manifest = {"report": summaries, "problems": row_problems, "notes": notes,
                     "decimal_ids": sorted(checks.decimal_ids)}
         entry = _snapshot.write_entry(*snapshot, manifest, write_tables)
-        if entry is not None and outcomes:
+        if entry is not None and flagged:
             # read the stored rows from now on and free the in-memory copies
-            for name, out in outcomes.items():
+            for name, table in flagged.items():
                 used[name], rejects[name] = _stored(con, entry, name)
-                _release(out.flagged, spark=checks.spark)
+                _release(table, spark=checks.spark)
     return Dataset(
         tables=used, rejects=rejects, report=report, problems=problem_frame,
         missing_tables=[n for n in CONTRACT if n not in used], source=label, backend=con, notes=notes,
