@@ -228,10 +228,7 @@ def test_rows_sharing_a_hash_are_compared_column_by_column(monkeypatch):
     colliding = eg.load(_suspect_tables())
     pd.testing.assert_frame_equal(honest.report, colliding.report)
     pd.testing.assert_frame_equal(honest.problems, colliding.problems)
-    a, b = _contents(honest), _contents(colliding)
-    for name in a:
-        pd.testing.assert_frame_equal(a[name][0], b[name][0])
-        pd.testing.assert_frame_equal(a[name][1], b[name][1])
+    _assert_same_contents(_contents(honest), _contents(colliding))
 
 
 @pytest.mark.parametrize("spark", [False, True])
@@ -262,10 +259,7 @@ def test_a_snapshot_stores_only_tables_with_rejects(tmp_path):
         "customers.rejects.parquet", "customers.used.parquet", "events.rejects.parquet", "events.used.parquet"]
     memory = _contents(eg.load(tables))
     for ds in (cold, warm):
-        got = _contents(ds)
-        for name in memory:
-            pd.testing.assert_frame_equal(got[name][0], memory[name][0])
-            pd.testing.assert_frame_equal(got[name][1], memory[name][1])
+        _assert_same_contents(_contents(ds), memory)
 
 
 def _snapshot_source(folder):
@@ -282,6 +276,14 @@ def _contents(ds):
             for name in ds.tables}
 
 
+def _assert_same_contents(a, b):
+    """Two :func:`_contents` hold the same used rows and rejects, table by table."""
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name][0], b[name][0])
+        pd.testing.assert_frame_equal(a[name][1], b[name][1])
+
+
 def test_validated_snapshot_is_reused_with_identical_outcome(tmp_path):
     src, cache = _snapshot_source(tmp_path / "src"), tmp_path / "cache"
     first = eg.load(src, cache=cache)
@@ -294,10 +296,8 @@ def test_validated_snapshot_is_reused_with_identical_outcome(tmp_path):
     pd.testing.assert_frame_equal(first.problems, again.problems)
     assert first.fingerprint() == again.fingerprint()
     a, b = _contents(first), _contents(again)
-    assert a.keys() == b.keys() == {"customers", "orders"}
-    for name in a:
-        pd.testing.assert_frame_equal(a[name][0], b[name][0])
-        pd.testing.assert_frame_equal(a[name][1], b[name][1])
+    assert a.keys() == {"customers", "orders"}
+    _assert_same_contents(a, b)
     assert len(a["orders"][0]) == 1 and len(a["orders"][1]) == 4  # o1 used; o2 negative, o3 unknown, o4 twice
     fresh = _contents(eg.load(src, cache=False))
     pd.testing.assert_frame_equal(fresh["orders"][0], a["orders"][0])
