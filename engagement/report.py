@@ -211,8 +211,9 @@ def _merge_html(executed: list[Path], target: Path, title: str, summary: str = "
     merged = nbformat.v4.new_notebook()
     merged.metadata = nbformat.read(executed[0], as_version=4).metadata
     head = [f"# {title}", ""] + ([summary, ""] if summary else [])
-    merged.cells = [nbformat.v4.new_markdown_cell("\n".join(head)), nbformat.v4.new_markdown_cell("\n".join(toc)),
-                    *cells]
+    # fixed ids: nbformat gives a new cell a random one, which would make two renders of the same data differ
+    merged.cells = [nbformat.v4.new_markdown_cell("\n".join(head), id="report-title"),
+                    nbformat.v4.new_markdown_cell("\n".join(toc), id="report-contents"), *cells]
     c = Config()
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True

@@ -46,6 +46,16 @@ def test_report_html_is_self_contained(rendered):
     assert html.count("data:image/png;base64") >= 5
 
 
+def test_the_page_is_the_same_bytes_every_time(rendered, tmp_path):
+    # the two cells the runner adds (title and contents) once had random ids: two renders of one run differed
+    from engagement.report import _merge_html
+
+    executed = [rendered / p.name for p in notebook_paths()]
+    for name in ("a.html", "b.html"):
+        _merge_html(executed, tmp_path / name, "Customer engagement report, 2024Q4", "summary")
+    assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
+
+
 def test_no_customer_identifiers_anywhere(rendered):
     texts = _outputs(rendered)
     assert {"report.html", "metrics.csv", "findings.json", "03_measure.ipynb"} <= set(texts)
