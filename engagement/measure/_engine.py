@@ -74,10 +74,27 @@ def flag(condition: ir.BooleanValue) -> ir.Value:
     return condition.cast("int64")
 
 
-def left_join(left: ir.Table, right: ir.Table, key: str = "customer_id") -> ir.Table:
-    """Left join on ``key`` keeping the left key only."""
-    j = left.left_join(right, left[key] == right[key])
-    return j.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c != key])
+def left_join(left: ir.Table, *rights: ir.Table, key: str = "customer_id") -> ir.Table:
+    """Left join each of ``rights`` to ``left`` on ``key``, keeping the left key only.
+
+    The joins are one chain with one projection: joining one table at a time, each with a projection of its
+    own, made Ibis re-resolve every column at every step (a third of a second to build the nine joins of the
+    per-customer facts, as long as running them on the demo data).
+
+    Examples
+    --------
+    >>> import ibis, pandas as pd
+    >>> a = ibis.memtable(pd.DataFrame({"customer_id": ["x", "y"]}))
+    >>> b = ibis.memtable(pd.DataFrame({"customer_id": ["x"], "n": [2]}))
+    >>> c = ibis.memtable(pd.DataFrame({"customer_id": ["y"], "m": [3]}))
+    >>> left_join(a, b, c).order_by("customer_id").to_pandas().values.tolist()
+    [['x', 2.0, nan], ['y', nan, 3.0]]
+    """
+    j = left
+    for right in rights:
+        j = j.left_join(right, left[key] == right[key])
+    return j.select(*[left[c] for c in left.columns],
+                    *[right[c] for right in rights for c in right.columns if c != key])
 
 
 def in_period(t: ir.Table, col: str, period: Period) -> ir.Table:

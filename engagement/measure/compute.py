@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import ibis
 import pandas as pd
 
 from engagement.data.load import DataLike, Dataset, as_dataset
@@ -63,12 +64,17 @@ def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None
     ['2023-03-05', '2024-01-02']
     """
     ds = as_dataset(data)
-    exprs = [(ds[t][c].min(), ds[t][c].max()) for t, c in _ACTIVITY if ds.has(t)]
-    lows = [pd.Timestamp(lo.to_pandas()) for lo, _ in exprs]
-    highs = [pd.Timestamp(hi.to_pandas()) for _, hi in exprs]
-    if "cancelled_at" in ds["customers"].columns:  # a cancellation is an observation too
-        highs.append(pd.Timestamp(ds["customers"].cancelled_at.max().to_pandas()))
-    lows, highs = [v for v in lows if not pd.isna(v)], [v for v in highs if not pd.isna(v)]
+    cols = [(t, c) for t, c in _ACTIVITY if ds.has(t)]
+    if "cancelled_at" in ds["customers"].columns:  # a cancellation is an observation too (of the last, not the first)
+        cols.append(("customers", "cancelled_at"))
+    # one query (a round trip and a compilation each cost more than scanning these columns' statistics)
+    ranges = ibis.union(*[
+        ds[t].aggregate(lo=(ds[t][c].min() if c != "cancelled_at" else ibis.null("timestamp")).cast("timestamp"),
+                        hi=ds[t][c].max().cast("timestamp"))
+        for t, c in cols
+    ]).to_pandas()
+    lows = [pd.Timestamp(v) for v in ranges["lo"] if not pd.isna(v)]
+    highs = [pd.Timestamp(v) for v in ranges["hi"] if not pd.isna(v)]
     return (min(lows) if lows else None), (max(highs) if highs else None)
 
 
