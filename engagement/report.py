@@ -122,15 +122,59 @@ def _logged_kernel(log: Path) -> type:
     return LoggedKernelManager
 
 
+def notebook_imports(path: Path) -> list[str]:
+    """The modules a notebook imports, in order: ``import a.b`` gives ``a.b``; ``from a import b`` gives ``a``
+    and ``a.b`` (``b`` may be a module). Cells that are not Python (a magic) are skipped.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> cells = [{"cell_type": "code", "source": "import pandas as pd\\nfrom engagement import catalog"},
+    ...          {"cell_type": "code", "source": "%matplotlib inline"}]
+    >>> nb = Path(tempfile.mkdtemp()) / "nb.ipynb"
+    >>> _ = nb.write_text(json.dumps({"cells": cells}))
+    >>> notebook_imports(nb)
+    ['pandas', 'engagement', 'engagement.catalog']
+    """
+    import ast
+
+    modules: list[str] = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules += [node.module, *(f"{node.module}.{a.name}" for a in node.names if a.name != "*")]
+    return list(dict.fromkeys(modules))
+
+
+def _warm_up(modules: list[str]) -> str:
+    """Code that imports ``modules`` (skipping a name that is not a module) in a namespace of its own, leaving the
+    kernel's user namespace untouched."""
+    body = "import importlib\nfor m in modules:\n    try:\n        importlib.import_module(m)\n    except Exception:\n        pass"
+    return f"exec({body!r}, {{'modules': {modules!r}}})"
+
+
 class _Kernel:
-    """A notebook's own kernel, started ahead of its turn.
+    """A notebook's own kernel, started ahead of its turn, with the notebook's modules already imported.
 
     Each notebook still gets a fresh kernel of its own (it runs alone in JupyterLab and under nbval just the
-    same); the runner starts the next notebook's kernel while the current one runs, so that its start (about a
-    second of Python imports) overlaps the current notebook's work instead of adding to it.
+    same); the runner starts the next notebook's kernel while the current one runs, and has it import the
+    modules that notebook imports, so that the kernel's start and those imports (about three seconds: pandas,
+    matplotlib, Ibis, statsmodels) overlap the current notebook's work instead of adding to it. An import
+    changes nothing the notebook computes: its cells still run in order in a clean namespace, and the warm-up
+    runs silently (no output, no execution count).
     """
 
-    def __init__(self, log: Path, cwd: Path) -> None:
+    def __init__(self, log: Path, cwd: Path, imports: list[str] | None = None) -> None:
         from jupyter_core.utils import run_sync
 
         self.log = log
@@ -138,6 +182,25 @@ class _Kernel:
         # what nbclient passes when it starts a kernel itself: no IPython history file in the report folder
         run_sync(self.km.start_kernel)(extra_arguments=[*QUIET_KERNEL, "--HistoryManager.hist_file=:memory:"],
                                        cwd=str(cwd))
+        self._warming: threading.Thread | None = None
+        if imports:
+            self._warming = threading.Thread(target=self._warm, args=(imports,), daemon=True)
+            self._warming.start()
+
+    def _warm(self, imports: list[str]) -> None:
+        """Import ``imports`` in the kernel once it is ready (a request sent before then can hang ipykernel 7)."""
+        from jupyter_client.blocking import BlockingKernelClient
+
+        kc = BlockingKernelClient()
+        kc.load_connection_info(self.km.get_connection_info())
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            kc.execute(_warm_up(imports), silent=True, store_history=False)
+        except RuntimeError:  # the kernel did not come up: the notebook's run says so
+            pass
+        finally:
+            kc.stop_channels()
 
     def close(self) -> None:
         """Shut the kernel down (it may have died already) and close every client's channels."""
@@ -307,10 +370,18 @@ def _parameters(period: str | None, data: str | None, params: list[str] | None,
                 engine: str = "duckdb") -> tuple[dict[str, Any], dict[Path, set[str]]]:
     """The report's one parameter set, validated once (every problem named), and each notebook's declared names.
 
-    The data are loaded and checked here too, before any kernel starts: an unusable source, or a period outside
+    The data are loaded and checked here too, before any notebook runs: an unusable source, or a period outside
     the data, is refused in seconds. Without ``period`` the latest complete quarter of the data is used
     (``values["period_chosen"]`` says so).
     """
+    values = _given(period, data, params, mapping, engine)
+    declared = _declared_checked(paths)
+    return _in_data(values, period), declared
+
+
+def _given(period: str | None, data: str | None, params: list[str] | None, mapping: str | None,
+           engine: str) -> dict[str, Any]:
+    """The parameters as given, validated without reading the data or the notebooks (a period's form included)."""
     from engagement.parameters import PARAMETERS, RUNNER, defaults, validate
 
     extra = _parse_params(params or [])
@@ -321,30 +392,42 @@ def _parameters(period: str | None, data: str | None, params: list[str] | None,
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; the report's parameters are "
                          f"{sorted(set(PARAMETERS) - set(RUNNER))}.")
-    declared = _declared(paths)
-    for nb, names in declared.items():
-        strays = sorted(names - set(PARAMETERS))
-        if strays:
-            raise ValueError(f"{nb.name} declares {strays}, which are not report parameters "
-                             "(engagement.parameters).")
     from engagement.engine import is_uri
 
     source = None if not data else data if is_uri(data) else str(Path(data).resolve())
     values = {**defaults(), **extra, "data_source": source,
               "mapping": str(Path(mapping).resolve()) if mapping else None, "engine": engine}
     validate({k: v for k, v in values.items() if k != "period"} | ({} if period is None else {"period": period}))
-    first, last = _data_range(values["data_source"], values["mapping"], engine)
+    return values
+
+
+def _declared_checked(paths: list[Path]) -> dict[Path, set[str]]:
+    """Each notebook's declared parameters, all of them report parameters."""
+    from engagement.parameters import PARAMETERS
+
+    declared = _declared(paths)
+    for nb, names in declared.items():
+        strays = sorted(names - set(PARAMETERS))
+        if strays:
+            raise ValueError(f"{nb.name} declares {strays}, which are not report parameters "
+                             "(engagement.parameters).")
+    return declared
+
+
+def _in_data(values: dict[str, Any], period: str | None) -> dict[str, Any]:
+    """``values`` with the period resolved against the data (loaded and checked here): the latest complete quarter
+    when none was given; a period outside the data is refused."""
+    first, last = _data_range(values["data_source"], values["mapping"], values["engine"])
     from engagement.measure.periods import latest_complete_period, parse_period
 
     chosen = period is None
     label = latest_complete_period(last, fiscal_start_month=values["fiscal_start_month"]).label if period is None \
         else period
-    values["period"] = label
     p = parse_period(label, fiscal_start_month=values["fiscal_start_month"])
     if p.end <= first or p.start > last:
         raise ValueError(f"period {p.label} ({p.start.date()} to {(p.end - _DAY).date()}) is outside the data, "
                          f"which runs from {first.date()} to {last.date()}.")
-    return {**values, "period_chosen": chosen}, declared
+    return {**values, "period": label, "period_chosen": chosen}
 
 
 def _data_range(source: str | None, mapping: str | None = None, engine: str = "duckdb") -> tuple[Any, Any]:
@@ -379,67 +462,71 @@ def _keep_failed(staging: Path, failed: Path, log: Path, where: str) -> None:
 
 
 def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
-                   failed: Path, progress: bool) -> list[Path] | None:
+                   failed: Path, progress: bool, started: list[_Kernel] | None = None) -> list[Path] | None:
     """Execute the notebooks in order into ``staging``; None (after saying why) when one fails."""
     live = progress and sys.stdout.isatty()  # a terminal gets a live "cell n of N" line; logs get one line a step
 
     closing: list[threading.Thread] = []
     try:
-        return _execute(paths, declared, values, staging, failed, live, progress, closing)
+        return _execute(paths, declared, values, staging, failed, live, progress, closing, started)
     finally:
         for thread in closing:
             thread.join()
 
 
+#: Kernels started ahead of the notebook that runs: the next notebook's, and the one after (a short notebook such as
+#: 02 or 05 ends before the next kernel's imports would otherwise be done).
+KERNELS_AHEAD = 2
+
+
 def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
-             failed: Path, live: bool, progress: bool, closing: list[threading.Thread]) -> list[Path] | None:
+             failed: Path, live: bool, progress: bool, closing: list[threading.Thread],
+             started: list[_Kernel] | None = None) -> list[Path] | None:
     import papermill as pm
 
     executed = []
+    ahead = list(started or [])  # the kernels of paths[i], paths[i + 1], ... already started, in order
 
-    def kernel(nb: Path) -> _Kernel:
-        return _Kernel(staging / WORK / "kernels" / f"{nb.stem}.log", staging)
+    def start_ahead(i: int) -> bool:
+        """Start the kernels of notebooks i to i + KERNELS_AHEAD that are not started yet; False (after saying
+        why, and shutting down the others) when one cannot start."""
+        while i + len(ahead) < min(len(paths), i + 1 + KERNELS_AHEAD):
+            nb = paths[i + len(ahead)]
+            log = staging / WORK / "kernels" / f"{nb.stem}.log"
+            try:
+                ahead.append(_Kernel(log, staging, notebook_imports(nb)))
+            except Exception as err:
+                _close(*ahead, closing=closing)
+                print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
+                _keep_failed(staging, failed, log, "The partial run is in")
+                return False
+        return True
 
-    try:
-        upcoming: _Kernel | None = kernel(paths[0])
-    except Exception as err:  # no kernel could be started: nothing has run yet
-        print(f"error: {paths[0].name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-        _keep_failed(staging, failed, staging / WORK / "kernels" / f"{paths[0].stem}.log",
-                     "The partial run is in")
-        return None
-    for i, nb in enumerate(paths, start=1):
-        started = time.perf_counter()
-        step = f"  [{i}/{len(paths)}] {nb.stem}"
+    for i, nb in enumerate(paths):
+        if not start_ahead(i):
+            return None
+        started_at = time.perf_counter()
+        step = f"  [{i + 1}/{len(paths)}] {nb.stem}"
         _say(progress, f"{step} ...")
         target_nb = staging / nb.name
-        assert upcoming is not None
-        current, upcoming = upcoming, None
-        if i < len(paths):
-            try:
-                upcoming = kernel(paths[i])  # starts while this notebook runs
-            except Exception as err:
-                _close(current, closing=closing)
-                print(f"error: {paths[i].name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-                _keep_failed(staging, failed, staging / WORK / "kernels" / f"{paths[i].stem}.log",
-                             "The partial run is in")
-                return None
+        current = ahead.pop(0)
         try:
             pm.execute_notebook(str(nb), str(target_nb), parameters={k: values[k] for k in sorted(declared[nb])},
                                 kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
                                 km=current.km,
                                 on_cell_executed=_cell_progress(step, _cell_count(nb)) if live else None)
         except pm.PapermillExecutionError as err:
-            _close(current, upcoming, closing=closing)
+            _close(current, *ahead, closing=closing)
             print(f"error: {nb.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
             _keep_failed(staging, failed, current.log, "The partially executed notebooks are in")
             return None
         except Exception as err:  # kernel start or death, I/O: report it and keep the partial run
-            _close(current, upcoming, closing=closing)
+            _close(current, *ahead, closing=closing)
             print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
             _keep_failed(staging, failed, current.log, "The partial run is in")
             return None
         except BaseException:  # Ctrl-C: no kernel of ours outlives the run
-            _close(current, upcoming, closing=closing)
+            _close(current, *ahead, closing=closing)
             raise
         # a graceful shutdown takes about half a second: let it happen while the next notebook runs
         closing.append(threading.Thread(target=current.close, daemon=True))
@@ -447,7 +534,7 @@ def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str
         executed.append(target_nb)
         if live:
             print("\r\x1b[K", end="")  # back to the start of the line, and clear it
-        _say(progress, f"{step} done in {time.perf_counter() - started:.1f} s")
+        _say(progress, f"{step} done in {time.perf_counter() - started_at:.1f} s")
     return executed
 
 
@@ -458,6 +545,22 @@ def _close(*kernels: _Kernel | None, closing: list[threading.Thread]) -> None:
             k.close()
     for thread in closing:
         thread.join()
+
+
+def _exists(target: Path) -> int:
+    print(f"error: a report for {target.name} already exists in {target}; pass --force to replace it.",
+          file=sys.stderr)
+    return 1
+
+
+def _staging(root: Path, period: str) -> Path:
+    """A new, empty run folder for ``period`` (a partial or failed run of it before is removed first)."""
+    staging = root / f".{period}.partial"
+    for leftover in (staging, root / f"{period}.failed"):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    (staging / WORK).mkdir(parents=True)
+    return staging
 
 
 def render_report(
@@ -472,39 +575,57 @@ def render_report(
     engine: str = "duckdb",
 ) -> int:
     """Render the report for ``period`` (None: the latest complete quarter in the data); return a process exit code
-    (0 on success, 1 when a notebook fails, 2 for bad arguments or unusable data, refused before any kernel starts)."""
+    (0 on success, 1 when a notebook fails, 2 for bad arguments or unusable data, refused before any notebook runs)."""
     from engagement import __version__
 
+    begun = time.perf_counter()
     paths = notebooks if notebooks is not None else notebook_paths()
     if not paths:
         print(f"error: no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
     try:
-        values, declared = _parameters(period, data, params, paths, mapping, engine)
+        values = _given(period, data, params, mapping, engine)
     except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    root = Path(out).resolve()
+    started: list[_Kernel] = []
+    made_root = not root.exists()
+    if period is not None:  # the run folder is known: the first kernels start (and import) while the data are checked
+        if (root / period).exists() and not force:
+            return _exists(root / period)
+        staging = _staging(root, period)
+        try:
+            for nb in paths[:KERNELS_AHEAD]:
+                started.append(_Kernel(staging / WORK / "kernels" / f"{nb.stem}.log", staging, notebook_imports(nb)))
+        except Exception:  # started again by the run, where a failure is reported with the kernel's log
+            pass
+    try:
+        declared = _declared_checked(paths)
+        values = _in_data(values, period)
+    except BaseException as err:  # refused (or interrupted) before any notebook ran: no kernel, no folder left
+        if period is not None:
+            _close(*started, closing=[])
+            shutil.rmtree(staging)
+            if made_root:
+                root.rmdir()
+        if not isinstance(err, ValueError):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
     chosen = values.pop("period_chosen")
     period = str(values["period"])
     if chosen:
         _say(progress, f"No --period given: {period}, the latest complete quarter in the data.")
-    root = Path(out).resolve()
+        if (root / period).exists() and not force:
+            return _exists(root / period)
+        staging = _staging(root, period)
     target = root / period
-    if target.exists() and not force:
-        print(f"error: a report for {period} already exists in {target}; pass --force to replace it.",
-              file=sys.stderr)
-        return 1
-    staging = root / f".{period}.partial"
     failed = root / f"{period}.failed"
-    for leftover in (staging, failed):
-        if leftover.exists():
-            shutil.rmtree(leftover)
     work = staging / WORK
-    work.mkdir(parents=True)
     values = {**values, "out_dir": str(work), "history_dir": str(root)}
-    begun = time.perf_counter()
     _say(progress, f"Rendering the {period} report ({len(paths)} notebooks) ...")
-    executed = _run_notebooks(paths, declared, values, staging, failed, progress)
+    executed = _run_notebooks(paths, declared, values, staging, failed, progress, started)
     if executed is None:
         return 1
     _say(progress, "  building report.html ...")

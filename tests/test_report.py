@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from engagement.cli import main
+from engagement.report import notebook_imports as report_notebook_imports
 from engagement.report import notebook_paths, render_report
 
 ID_PATTERN = re.compile(r"\b[CVA]\d{7}\b")  # demo customer and visitor ids
@@ -145,14 +146,14 @@ def test_each_notebook_has_its_own_fresh_kernel_and_none_outlives_the_run(tmp_pa
 
 
 def test_an_interrupted_run_leaves_no_kernel_running(tmp_path, monkeypatch):
-    # Ctrl-C while the first notebook runs: its kernel and the next one, already started, are both shut down
+    # Ctrl-C while the first notebook runs: its kernel and those already started ahead of it are all shut down
     import papermill as pm
 
     import engagement.report as report
 
     folder = tmp_path / "nbs"
     folder.mkdir()
-    paths = [_notebook(folder / f"0{i}_k.ipynb", "period = 'x'\nout_dir = None", "x = 1") for i in (1, 2, 3)]
+    paths = [_notebook(folder / f"0{i}_k.ipynb", "period = 'x'\nout_dir = None", "x = 1") for i in (1, 2, 3, 4)]
     pids = []
 
     class Recorded(report._Kernel):
@@ -167,10 +168,57 @@ def test_an_interrupted_run_leaves_no_kernel_running(tmp_path, monkeypatch):
     monkeypatch.setattr(pm, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
         render_report("2024Q4", out=str(tmp_path / "out"), progress=False, notebooks=paths)
-    assert len(pids) == 2  # the first notebook's kernel and the next one's; the third was never started
+    # the first notebook's kernel and the KERNELS_AHEAD started ahead of it; the last was never started
+    assert len(pids) == 1 + report.KERNELS_AHEAD == 3
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
              and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
     assert not alive
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+
+
+def test_kernels_started_while_the_data_are_checked_end_with_a_refusal(tmp_path, monkeypatch, capsys):
+    # with --period given, the first kernels start before the data are checked; a period outside the data is still
+    # refused (exit 2), and neither a kernel nor a folder is left behind
+    import engagement.report as report
+
+    pids = []
+
+    class Recorded(report._Kernel):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            pids.append(self.km.provisioner.process.pid)
+
+    monkeypatch.setattr(report, "_Kernel", Recorded)
+    assert render_report("1990Q1", out=str(tmp_path), progress=False) == 2
+    assert "period 1990Q1 (1990-01-01 to 1990-03-31) is outside the data" in capsys.readouterr().err
+    assert len(pids) == report.KERNELS_AHEAD and not _alive(pids)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_kernel_started_ahead_has_the_notebooks_modules_and_nothing_else(tmp_path):
+    # the warm-up imports what the notebook imports (so its first cell need not), silently: no name in the
+    # notebook's namespace, no output, and the notebook's cells are still counted from 1
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    paths = [_notebook(folder / "01_first.ipynb", "period = 'x'\nout_dir = None", "x = 1"),
+             _notebook(folder / "02_second.ipynb", "period = 'x'\nout_dir = None",
+                       "import sys\nalready = 'xml.dom.minidom' in sys.modules and 'tomllib' in sys.modules\n"
+                       "names = sorted(k for k in globals() if not k.startswith('_') and k not in "
+                       "('In', 'Out', 'get_ipython', 'exit', 'quit', 'open', 'sys', 'period', 'out_dir', 'already'))\n"
+                       "print(already, names)",
+                       "import xml.dom.minidom\nfrom os import sep, path\nfrom tomllib import loads")]
+    out = tmp_path / "out"
+    assert render_report("2024Q4", out=str(out), progress=False, notebooks=paths) == 0
+    nb = nbformat.read(out / "2024Q4" / "02_second.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, 3, 4]  # the injected parameters cell first
+    assert [o.get("text") for o in code[2].outputs] == ["True []\n"]
+    assert report_notebook_imports(paths[1]) == ["sys", "xml.dom.minidom", "os", "os.sep", "os.path", "tomllib",
+                                                 "tomllib.loads"]
 
 
 def test_a_kernel_that_dies_is_named_with_its_last_words(tmp_path, capfd):
