@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
+# scipy and statsmodels are imported by the functions that use them, so that `import engagement` (the command
+# line, a notebook that only loads data) does not load them: about a second and a half of every start
 from engagement._result import MetricResult
 from engagement._validate import (
     check_argument,
@@ -60,6 +60,7 @@ def se_from_interval(low: float, high: float, confidence: float) -> float:
     >>> round(se_from_interval(-1.959963984540054, 1.959963984540054, 0.95), 12)
     1.0
     """
+    from scipy import stats
     if math.isnan(low) or math.isnan(high):
         return NAN
     return (high - low) / (2 * float(stats.norm.ppf(0.5 + confidence / 2)))
@@ -67,6 +68,7 @@ def se_from_interval(low: float, high: float, confidence: float) -> float:
 
 def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
     if trials == 0:
         return NAN, NAN
     low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
@@ -78,6 +80,7 @@ def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[flo
 
 def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """Student-t interval for a mean; NaN bounds for fewer than two values."""
+    from scipy import stats
     n = len(values)
     if n < 2:
         return NAN, NAN
@@ -91,6 +94,7 @@ def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def median_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """Distribution-free interval for the median from order statistics (scipy)."""
+    from scipy import stats
     if len(values) < 2:
         return NAN, NAN
     result = stats.quantile_test(values, q=float(np.median(values)), p=0.5)
@@ -194,6 +198,7 @@ def mean_result(
     details: dict[str, Any] | None = None,
 ) -> MetricResult:
     """Mean or median of observations with a t, order-statistic or bootstrap interval."""
+    from scipy import stats
     confidence = check_confidence(confidence)
     check_argument("statistic", ["mean", "median"], statistic)
     check_argument("interval", ["t", "bootstrap"], interval)
@@ -249,6 +254,7 @@ def bootstrap_interval(x: np.ndarray, statistic: Any, confidence: float, seed: i
     >>> bool(low < 9.5 < high)
     True
     """
+    from scipy import stats
     if len(x) < 2 or np.ptp(x) == 0:
         v = float(statistic(x))
         return (v, v) if len(x) >= 2 else (NAN, NAN)
@@ -279,6 +285,7 @@ def mean_from_moments(
     Identical to :func:`mean_result` on the raw values (up to rounding), without
     moving them out of the engine.
     """
+    from scipy import stats
     confidence = check_confidence(confidence)
     n = int(n)
     if n == 0:
@@ -318,6 +325,7 @@ def ratio_from_moments(
     Uses ``sum((y - R x)^2) = Syy - 2 R Sxy + R^2 Sxx``, so it equals
     :func:`ratio_interval` on the raw units.
     """
+    from scipy import stats
     confidence = check_confidence(confidence)
     n = int(n)
     if n == 0 or sum_x == 0:
@@ -345,6 +353,7 @@ def median_rank_bounds(n: int, confidence: float) -> tuple[int, int]:
     the data. Returns ``(0, 0)`` where no such interval exists (too few values
     for the confidence level: scipy gives NaN bounds there too).
     """
+    from scipy import stats
     if n < 2:
         return 0, 0
     x = np.arange(1, n + 1, dtype="float64")
@@ -408,6 +417,7 @@ def clustered_share_result(result: MetricResult, clusters: float, sum_yy: float,
     >>> r.value, r.n, round(r.details["design_effect"], 1), r.ci_high - r.ci_low > 2 * (flat.ci_high - flat.ci_low)
     (0.5, 1, 19.0, True)
     """
+    from statsmodels.stats.proportion import proportion_confint
     k, n = float(result.numerator or 0.0), float(result.denominator or 0.0)
     if not n:
         return result

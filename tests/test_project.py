@@ -119,3 +119,19 @@ def test_the_spark_lock_keeps_every_pin_and_adds_the_spark_extra_and_ci_runs_it(
     assert ci.index("\npython3 tasks.py test\n") < ci.index("\npython3 tasks.py test-spark\n")
     assert "-m 'not spark'" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
         "addopts"]
+
+
+def test_the_command_line_and_the_light_notebooks_do_not_load_the_statistics():
+    # scipy and statsmodels cost about a second and a half of every start; the command line, loading data (01) and
+    # selecting metrics (02) do not need them, and the metric functions load them on first use
+    import subprocess
+    import sys
+
+    code = ("import sys, engagement as eg, engagement.cli, engagement.catalog, engagement.present, engagement.workspace\n"
+            "from engagement.data import CONTRACT, load\n"
+            "from engagement.plan import OBJECTIVES, select_metrics\n"
+            "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))\n"
+            "print(eg.nps([10, 9, 3, 8]).value, eg.churn_rate(10, 100).value)\n"
+            "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["[]", "25.0 0.1", "['scipy', 'statsmodels']"]

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from engagement._result import MetricResult
 from engagement._validate import (
@@ -56,6 +55,7 @@ def _net_interval(pos: float, neg: float, n: float, confidence: float, adjusted:
     applying the same formula (Rocks 2016; MeasuringU), which keeps the interval
     from collapsing to zero width at small n or extreme shares.
     """
+    from scipy import stats  # on first use (see engagement.intervals)
     if n == 0:
         return NAN, NAN
     if adjusted:
@@ -276,6 +276,7 @@ def nps_difference(
     >>> round(d.value, 1)
     40.0
     """
+    from scipy import stats  # on first use (see engagement.intervals)
     confidence = check_confidence(confidence)
     a = scores_a if isinstance(scores_a, MetricResult) else nps(scores_a)
     b = scores_b if isinstance(scores_b, MetricResult) else nps(scores_b)
