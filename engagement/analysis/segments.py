@@ -291,8 +291,6 @@ def apart_from_rest(changes: pd.DataFrame, table: pd.DataFrame, *, alpha: float 
         and ``apart`` (NaN / False for the overall rows).
     """
     out = changes.copy()
-    for col in ("rest_change", "vs_rest", "vs_rest_p"):
-        out[col] = np.nan
     needed = ["period_role", "segment", "segment_value", "metric", "value", "se", "n", "numerator", "denominator",
               "method", "kind"]
     ok = table.loc[table.status == "ok", [c for c in needed if c in table.columns]]
@@ -317,6 +315,7 @@ def apart_from_rest(changes: pd.DataFrame, table: pd.DataFrame, *, alpha: float 
                 memo[key] = _group_estimates(g, kind, whole)
         return memo[key].get(str(value), (None, None))
 
+    rest_change, vs_rest, vs_rest_p = (np.full(len(out), np.nan) for _ in range(3))  # set once, not cell by cell
     for i, r in enumerate(out.itertuples()):
         if r.segment == "all" or pd.isna(r.p_value) or r.comparison not in roles:
             continue
@@ -328,9 +327,8 @@ def apart_from_rest(changes: pd.DataFrame, table: pd.DataFrame, *, alpha: float 
         var = own1[1] + own0[1] + rest1[1] + rest0[1]
         diff = d_seg - d_rest
         p = (1.0 if diff == 0 else 0.0) if var <= 0 else float(2 * stats.norm.sf(abs(diff) / math.sqrt(var)))
-        out.iloc[i, out.columns.get_loc("rest_change")] = d_rest
-        out.iloc[i, out.columns.get_loc("vs_rest")] = diff
-        out.iloc[i, out.columns.get_loc("vs_rest_p")] = p
+        rest_change[i], vs_rest[i], vs_rest_p[i] = d_rest, diff, p
+    out["rest_change"], out["vs_rest"], out["vs_rest_p"] = rest_change, vs_rest, vs_rest_p
     out["vs_rest_q"] = correct(out["vs_rest_p"], alpha)
     out["apart"] = out["vs_rest_q"] < alpha
     return out
