@@ -121,15 +121,14 @@ def test_the_spark_lock_keeps_every_pin_and_adds_the_spark_extra_and_ci_runs_it(
         "addopts"]
 
 
-def test_the_command_line_and_the_light_notebooks_do_not_load_the_statistics():
-    # scipy and statsmodels cost about a second and a half of every start; the command line, loading data (01) and
-    # selecting metrics (02) do not need them, and the metric functions load them on first use
+def test_the_command_line_and_loading_data_do_not_load_the_statistics():
+    # scipy and statsmodels cost about a second and a half of every start; the command line and loading data (01)
+    # do not need them, and the metric functions load them on first use
     import subprocess
     import sys
 
     code = ("import sys, engagement as eg, engagement.cli, engagement.catalog, engagement.present, engagement.workspace\n"
             "from engagement.data import CONTRACT, load\n"
-            "from engagement.plan import OBJECTIVES, select_metrics\n"
             "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))\n"
             "print(eg.nps([10, 9, 3, 8]).value, eg.churn_rate(10, 100).value)\n"
             "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))\n"

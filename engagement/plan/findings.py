@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engagement import catalog
+from engagement.analysis.relations import VARIABLE_METRIC
 from engagement.present import format_delta, format_money, format_q, format_value, level_label
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
@@ -283,9 +284,6 @@ def _relationships(relations: pd.DataFrame | None, alpha: float) -> list[dict]:
     """Significant customer-level relationships of at least :data:`MIN_RHO`, one finding per metric: its
     strongest partner not yet covered, with its other partners named (one latent effect shows as many
     correlations: satisfied customers answer, use and buy more)."""
-    from engagement.analysis.relations import VARIABLE_METRIC  # here, not at the top: selecting metrics and the
-    # action plan import this package and need none of the statistics that engagement.analysis loads
-
     rows: list[dict] = []
     if relations is None or not len(relations):
         return rows
