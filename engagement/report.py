@@ -171,7 +171,8 @@ class _Kernel:
     modules that notebook imports, so that the kernel's start and those imports (about three seconds: pandas,
     matplotlib, Ibis, statsmodels) overlap the current notebook's work instead of adding to it. An import
     changes nothing the notebook computes: its cells still run in order in a clean namespace, and the warm-up
-    runs silently (no output, no execution count).
+    runs silently (no output, no execution count). One difference shows: what a module prints or warns when it
+    is first imported is said during the warm-up, so it is not in the notebook.
     """
 
     def __init__(self, log: Path, cwd: Path, imports: list[str] | None = None) -> None:
