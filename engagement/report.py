@@ -163,6 +163,10 @@ def _warm_up(modules: list[str]) -> str:
     return f"exec({body!r}, {{'modules': {modules!r}}})"
 
 
+def _kernel_log(staging: Path, nb: Path) -> Path:
+    return staging / WORK / "kernels" / f"{nb.stem}.log"
+
+
 class _Kernel:
     """A notebook's own kernel, started ahead of its turn, with the notebook's modules already imported.
 
@@ -183,10 +187,13 @@ class _Kernel:
         # what nbclient passes when it starts a kernel itself: no IPython history file in the report folder
         run_sync(self.km.start_kernel)(extra_arguments=[*QUIET_KERNEL, "--HistoryManager.hist_file=:memory:"],
                                        cwd=str(cwd))
-        self._warming: threading.Thread | None = None
         if imports:
-            self._warming = threading.Thread(target=self._warm, args=(imports,), daemon=True)
-            self._warming.start()
+            threading.Thread(target=self._warm, args=(imports,), daemon=True).start()
+
+    @classmethod
+    def of(cls, nb: Path, staging: Path) -> _Kernel:
+        """The kernel of notebook ``nb`` in the run folder ``staging``, its log beside the run's work."""
+        return cls(_kernel_log(staging, nb), staging, notebook_imports(nb))
 
     def _warm(self, imports: list[str]) -> None:
         """Import ``imports`` in the kernel once it is ready (a request sent before then can hang ipykernel 7)."""
@@ -493,13 +500,12 @@ def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str
         why, and shutting down the others) when one cannot start."""
         while i + len(ahead) < min(len(paths), i + 1 + KERNELS_AHEAD):
             nb = paths[i + len(ahead)]
-            log = staging / WORK / "kernels" / f"{nb.stem}.log"
             try:
-                ahead.append(_Kernel(log, staging, notebook_imports(nb)))
+                ahead.append(_Kernel.of(nb, staging))
             except Exception as err:
                 _close(*ahead, closing=closing)
                 print(f"error: {nb.name} could not run: {type(err).__name__}: {err}", file=sys.stderr)
-                _keep_failed(staging, failed, log, "The partial run is in")
+                _keep_failed(staging, failed, _kernel_log(staging, nb), "The partial run is in")
                 return False
         return True
 
@@ -598,7 +604,7 @@ def render_report(
         staging = _staging(root, period)
         try:
             for nb in paths[:KERNELS_AHEAD]:
-                started.append(_Kernel(staging / WORK / "kernels" / f"{nb.stem}.log", staging, notebook_imports(nb)))
+                started.append(_Kernel.of(nb, staging))
         except Exception:  # started again by the run, where a failure is reported with the kernel's log
             pass
     try:
