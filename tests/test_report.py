@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 from engagement.cli import main
-from engagement.report import notebook_imports as report_notebook_imports
-from engagement.report import notebook_paths, render_report
+from engagement.report import notebook_imports, notebook_paths, render_report
 
 ID_PATTERN = re.compile(r"\b[CVA]\d{7}\b")  # demo customer and visitor ids
 
@@ -141,8 +140,27 @@ def test_each_notebook_has_its_own_fresh_kernel_and_none_outlives_the_run(tmp_pa
     pids = {int(pid) for pid, _, _ in seen}
     assert len(pids) == 3 and {left for _, left, _ in seen} == {"False"}
     assert {Path(cwd).name for _, _, cwd in seen} == {".2024Q4.partial"}  # the staging folder, renamed after
-    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()
-                and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not _alive(list(pids))
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+
+
+def _recorded_kernels(monkeypatch) -> list[int]:
+    """The process ids of the kernels the runner starts from now on (the list fills as they start)."""
+    import engagement.report as report
+
+    pids: list[int] = []
+
+    class Recorded(report._Kernel):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            pids.append(self.km.provisioner.process.pid)
+
+    monkeypatch.setattr(report, "_Kernel", Recorded)
+    return pids
 
 
 def test_an_interrupted_run_leaves_no_kernel_running(tmp_path, monkeypatch):
@@ -154,30 +172,17 @@ def test_an_interrupted_run_leaves_no_kernel_running(tmp_path, monkeypatch):
     folder = tmp_path / "nbs"
     folder.mkdir()
     paths = [_notebook(folder / f"0{i}_k.ipynb", "period = 'x'\nout_dir = None", "x = 1") for i in (1, 2, 3, 4)]
-    pids = []
-
-    class Recorded(report._Kernel):
-        def __init__(self, *args, **kw):
-            super().__init__(*args, **kw)
-            pids.append(self.km.provisioner.process.pid)
+    pids = _recorded_kernels(monkeypatch)
 
     def interrupted(*args, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "_Kernel", Recorded)
     monkeypatch.setattr(pm, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
         render_report("2024Q4", out=str(tmp_path / "out"), progress=False, notebooks=paths)
     # the first notebook's kernel and the KERNELS_AHEAD started ahead of it; the last was never started
     assert len(pids) == 1 + report.KERNELS_AHEAD == 3
-    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
-             and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
-    assert not alive
-
-
-def _alive(pids: list[int]) -> list[int]:
-    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
-            and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not _alive(pids)
 
 
 def test_kernels_started_while_the_data_are_checked_end_with_a_refusal(tmp_path, monkeypatch, capsys):
@@ -185,14 +190,7 @@ def test_kernels_started_while_the_data_are_checked_end_with_a_refusal(tmp_path,
     # refused (exit 2), and neither a kernel nor a folder is left behind
     import engagement.report as report
 
-    pids = []
-
-    class Recorded(report._Kernel):
-        def __init__(self, *args, **kw):
-            super().__init__(*args, **kw)
-            pids.append(self.km.provisioner.process.pid)
-
-    monkeypatch.setattr(report, "_Kernel", Recorded)
+    pids = _recorded_kernels(monkeypatch)
     assert render_report("1990Q1", out=str(tmp_path), progress=False) == 2
     assert "period 1990Q1 (1990-01-01 to 1990-03-31) is outside the data" in capsys.readouterr().err
     assert len(pids) == report.KERNELS_AHEAD and not _alive(pids)
@@ -217,8 +215,8 @@ def test_a_kernel_started_ahead_has_the_notebooks_modules_and_nothing_else(tmp_p
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == [1, 2, 3, 4]  # the injected parameters cell first
     assert [o.get("text") for o in code[2].outputs] == ["True []\n"]
-    assert report_notebook_imports(paths[1]) == ["sys", "xml.dom.minidom", "os", "os.sep", "os.path", "tomllib",
-                                                 "tomllib.loads"]
+    assert notebook_imports(paths[1]) == ["sys", "xml.dom.minidom", "os", "os.sep", "os.path", "tomllib",
+                                          "tomllib.loads"]
 
 
 def test_a_kernel_that_dies_is_named_with_its_last_words(tmp_path, capfd):
