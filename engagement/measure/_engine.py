@@ -77,9 +77,9 @@ def flag(condition: ir.BooleanValue) -> ir.Value:
 def left_join(left: ir.Table, *rights: ir.Table, key: str = "customer_id") -> ir.Table:
     """Left join each of ``rights`` to ``left`` on ``key``, keeping the left key only.
 
-    The joins are one chain with one projection: joining one table at a time, each with a projection of its
-    own, made Ibis re-resolve every column at every step (a third of a second to build the nine joins of the
-    per-customer facts, as long as running them on the demo data).
+    The joins are one chain with one projection, not a projection after each join, which Ibis re-resolved
+    column by column at every step (building the per-customer facts of a demo period: 0.26 s against 0.34 s,
+    best of six).
 
     Examples
     --------

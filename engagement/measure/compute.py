@@ -64,15 +64,13 @@ def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None
     ['2023-03-05', '2024-01-02']
     """
     ds = as_dataset(data)
-    cols = [(t, c) for t, c in _ACTIVITY if ds.has(t)]
-    if "cancelled_at" in ds["customers"].columns:  # a cancellation is an observation too (of the last, not the first)
-        cols.append(("customers", "cancelled_at"))
+    parts = [ds[t].aggregate(lo=ds[t][c].min().cast("timestamp"), hi=ds[t][c].max().cast("timestamp"))
+             for t, c in _ACTIVITY if ds.has(t)]
+    c = ds["customers"]
+    if "cancelled_at" in c.columns:  # a cancellation is an observation too (of the last day, not the first)
+        parts.append(c.aggregate(lo=ibis.null("timestamp"), hi=c.cancelled_at.max().cast("timestamp")))
     # one query (a round trip and a compilation each cost more than scanning these columns' statistics)
-    ranges = ibis.union(*[
-        ds[t].aggregate(lo=(ds[t][c].min() if c != "cancelled_at" else ibis.null("timestamp")).cast("timestamp"),
-                        hi=ds[t][c].max().cast("timestamp"))
-        for t, c in cols
-    ]).to_pandas()
+    ranges = ibis.union(*parts).to_pandas()
     lows = [pd.Timestamp(v) for v in ranges["lo"] if not pd.isna(v)]
     highs = [pd.Timestamp(v) for v in ranges["hi"] if not pd.isna(v)]
     return (min(lows) if lows else None), (max(highs) if highs else None)
