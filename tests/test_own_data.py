@@ -171,11 +171,13 @@ def test_too_short_a_history_says_what_a_trend_and_a_forecast_need():
 def test_an_email_campaign_belongs_to_the_period_it_was_delivered_in():
     """Three customers, no other tables: a September campaign opened in October, a repeat open in October of a
     campaign opened in September, and an October campaign opened twice and clicked in January. The September
-    campaign is delivered to ``a`` again in October: it still belongs to September."""
+    campaign is delivered to ``a`` again in October: it still belongs to September. ``b`` clicks September's
+    campaign in December: a click of September's campaign, and December's activity."""
     customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_at": pd.to_datetime(["2024-01-01"] * 3)})
     rows = [
         ("m1", "a", "2024-09-28", "delivered"), ("m1", "a", "2024-10-02", "open"), ("m1", "a", "2024-10-15", "delivered"),
         ("m2", "b", "2024-09-10", "delivered"), ("m2", "b", "2024-09-11", "open"), ("m2", "b", "2024-10-20", "open"),
+        ("m2", "b", "2024-12-01", "click"),
         ("m3", "c", "2024-10-05", "delivered"), ("m3", "c", "2024-10-06", "open"), ("m3", "c", "2024-11-06", "open"),
         ("m3", "c", "2025-01-03", "click"),
         ("m4", "a", "2024-11-01", "delivered"),
@@ -190,7 +192,10 @@ def test_an_email_campaign_belongs_to_the_period_it_was_delivered_in():
     assert cur.loc["click_to_open_rate", ["numerator", "denominator"]].tolist() == [1, 1]
     # Q3 delivered m1 and m2, both opened (a's in October, b's in September and again in October)
     assert prev.loc["email_open_rate", ["numerator", "denominator"]].tolist() == [2, 2]
-    assert prev.loc["email_click_rate", "value"] == 0
+    assert prev.loc["email_click_rate", ["numerator", "denominator"]].tolist() == [1, 2]
+    # the quarter's activity is its clicks, of any campaign: b's in December; c's click is in January
+    assert cur.loc["engagement_rate", ["numerator", "denominator"]].tolist() == [1, 3]
+    assert prev.loc["engagement_rate", ["numerator", "denominator"]].tolist() == [0, 3]
 
 
 def test_a_median_of_too_few_tickets_has_no_interval_rather_than_a_made_up_one():

@@ -143,38 +143,30 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
     the period, any campaign) is the period's activity, for the engagement rate.
     """
     em = ds["email_events"]
-    pair = ["customer_id", "campaign_id"]
-    deliveries = em.filter(em.event == "delivered")
-    # the period's campaigns first (delivered in it, and not before it), then only their events are grouped:
-    # grouping every event of the whole history by customer and campaign cost 3 of the 6 s of the cells query
-    # at a million customers
-    sent = deliveries.filter((deliveries.occurred_at >= _ts(period.start))
-                             & (deliveries.occurred_at < _ts(period.end))).select(*pair).distinct()
-    sent = sent.anti_join(deliveries.filter(deliveries.occurred_at < _ts(period.start)).select(*pair), pair)
-    ev = em.semi_join(sent, pair)
-    per = ev.group_by(pair).aggregate(
+    s, e = _ts(period.start), _ts(period.end)
+    in_period = (em.occurred_at >= s) & (em.occurred_at < e)
+    click_now = (em.event == "click") & in_period
+    # One pass over the events: those of the campaigns delivered in the period (few: a campaign is sent to many),
+    # and the period's clicks. Grouped by customer and campaign, a pair is the period's when its first delivery
+    # ever falls in it. Three passes (the period's deliveries, those before it to exclude, then the pairs' events
+    # by a semi-join) and an outer join with the clicks took 2.1 s at a million customers; this takes 1.0 s.
+    campaigns = em.filter((em.event == "delivered") & in_period).select("campaign_id").distinct()
+    ev = em.filter(em.campaign_id.isin(campaigns.campaign_id) | click_now)
+    per = ev.group_by(["customer_id", "campaign_id"]).aggregate(
+        first=ev.occurred_at.min(where=ev.event == "delivered"),
         o=_i(ev.event.isin(["open", "click"])).max(), c=_i(ev.event == "click").max(),
-        u=_i(ev.event == "unsubscribe").max(),
+        u=_i(ev.event == "unsubscribe").max(), clicks_now=_i(click_now).sum(),
     )
-    delivered = per.group_by("customer_id").aggregate(
-        delivered=per.count(), opened=per.o.sum(), clicked=per.c.sum(), unsubscribed=per.u.sum(),
+    sent = _i(per["first"].notnull() & (per["first"] >= s) & (per["first"] < e))
+    out = per.group_by("customer_id").aggregate(
+        delivered=sent.sum(), opened=(sent * per.o).sum(), clicked=(sent * per.c).sum(),
+        unsubscribed=(sent * per.u).sum(), email_clicks=per.clicks_now.sum(),
     )
     # a customer's emails are alike (some open everything, others nothing): the rates' design effects need each
     # customer's moments, summed per segment like every other fact
-    d_, o_, c_, u_ = delivered.delivered, delivered.opened, delivered.clicked, delivered.unsubscribed
-    delivered = delivered.mutate(em_people=_i(d_ > 0), em_openers=_i(o_ > 0), em_dd=d_ * d_, em_oo=o_ * o_,
-                                 em_cc=c_ * c_, em_uu=u_ * u_, em_do=d_ * o_, em_dc=d_ * c_, em_oc=o_ * c_,
-                                 em_du=d_ * u_)
-    now = _window(em, "occurred_at", period)
-    clicks = now.filter(now.event == "click")
-    active = clicks.group_by("customer_id").aggregate(email_clicks=clicks.count())
-    return delivered.outer_join(active, delivered.customer_id == active.customer_id).select(
-        customer_id=ibis.coalesce(delivered.customer_id, active.customer_id),
-        delivered=delivered.delivered, opened=delivered.opened, clicked=delivered.clicked,
-        unsubscribed=delivered.unsubscribed, email_clicks=active.email_clicks,
-        **{m: delivered[m] for m in ("em_people", "em_openers", "em_dd", "em_oo", "em_cc", "em_uu", "em_do",
-                                     "em_dc", "em_oc", "em_du")},
-    )
+    d_, o_, c_, u_ = out.delivered, out.opened, out.clicked, out.unsubscribed
+    return out.mutate(em_people=_i(d_ > 0), em_openers=_i(o_ > 0), em_dd=d_ * d_, em_oo=o_ * o_, em_cc=c_ * c_,
+                      em_uu=u_ * u_, em_do=d_ * o_, em_dc=d_ * c_, em_oc=o_ * c_, em_du=d_ * u_)
 
 
 #: how far before and after the period pageviews are read to sessionise its edges: a session that starts
