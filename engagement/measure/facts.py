@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -311,15 +312,22 @@ def segment_sums(facts: ir.Table, wide: ir.Table, segments: list[str], fw_min: i
         aggs["fw_engaged"] = _i(eligible & (j.fw_days >= fw_min)).sum()
         aggs["fw_days_sum"] = ibis.ifelse(eligible, j.fw_days, 0).sum()
     cells = (j.group_by(keys) if keys else j).aggregate(**aggs)
-    # the roll-ups in one grouped query: each cell once per segment (and once for all), labelled with that
-    # segment's value. A union of one GROUP BY per segment said the same, with every sum written out once per
-    # segment: Ibis took longer to compile it than DuckDB to run it.
+    x, by = _each_segment(cells, segments)
+    out = x.group_by(**by).aggregate(**{n: _xsum(x[n]) for n in aggs})
+    return out.order_by(["segment", "segment_value"]).to_pandas()
+
+
+def _each_segment(cells: ir.Table, segments: list[str]) -> tuple[ir.Table, dict[str, ir.Value]]:
+    """Each cell (a row per combination of the segment columns ``__seg0, __seg1, ...``) once for ``all`` and once
+    per segment, and the ``segment, segment_value`` to group it by: grouped, the cells roll up to every segment's
+    values in one query. A union of one GROUP BY per segment says the same with every sum written out once per
+    segment: Ibis took longer to compile it than DuckDB to run it."""
+    keys = [f"__seg{i}" for i in range(len(segments))]
     which = ibis.memtable(pd.DataFrame({"segment": ["all", *segments], "__k": np.arange(len(segments) + 1)}))
     x = cells.cross_join(which)
     value = ibis.cases(*[(x.__k == i + 1, x[key]) for i, key in enumerate(keys)], else_=ibis.literal("all")) \
         if keys else ibis.literal("all")
-    out = x.group_by(segment=x.segment, segment_value=value).aggregate(**{n: _xsum(x[n]) for n in aggs})
-    return out.order_by(["segment", "segment_value"]).to_pandas()
+    return x, {"segment": x.segment, "segment_value": value}
 
 
 def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[str],
@@ -343,13 +351,8 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
     stats_ = long.group_by(group).aggregate(
         n=long.v.count(), n_missing=_i(long.v.isnull()).sum(), median=long.v.median(), total=_xsum(long.v),
     ).to_pandas()
-    # a customer's tickets are alike (one slow account, one hard product): the mean's interval clusters them
+    stats_ = stats_.merge(_ticket_moments(j, segments), on=group, how="left")
     answered = long.filter(long.v.notnull())
-    per = answered.group_by([*group, "customer_id"]).aggregate(y=_xsum(answered.v), x=answered.count())
-    moments = per.group_by(group).aggregate(
-        clusters=per.count(), c_yy=_xsum(per.y * per.y), c_xx=(per.x * per.x).sum(), c_xy=_xsum(per.x * per.y),
-    ).to_pandas()
-    stats_ = stats_.merge(moments, on=group, how="left")
     if stats_.empty:
         j.release()
         return stats_
@@ -375,6 +378,39 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
         if col not in out.columns:
             out[col] = np.nan
     return out
+
+
+def _ticket_moments(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
+    """Per segment value and metric, the moments of the customers' totals for the mean time's interval.
+
+    A customer's tickets are alike (one slow account, one hard product), so the mean's interval clusters them:
+    ``clusters`` customers with an answered ticket, and the sums over them of ``y^2``, ``x^2`` and ``x*y``
+    (``y`` a customer's total time, ``x`` their answered tickets). A customer is in one value of every segment,
+    so these are summed per cell of segment values and rolled up, exactly (decimal sums): grouping each
+    segment's copy of the tickets by customer instead took 0.9 s of the 1.9 s of the medians at a million
+    customers. Values without an answered ticket are absent.
+    """
+    keys = [f"__seg{i}" for i in range(len(segments))]
+    metrics = {"first_response_time": "f", "resolution_time": "r"}
+    per = tickets.group_by(["customer_id", *keys]).aggregate(**{
+        name: agg for m, k in metrics.items()
+        for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"x_{k}", tickets[m].count()))})
+    exact = dt.Decimal(38, 6)  # sums of sums stay exact until the last cast
+    cells = (per.group_by(keys) if keys else per).aggregate(**{
+        name: agg for k in metrics.values()
+        for name, agg in ((f"clusters_{k}", _i(per[f"x_{k}"] > 0).sum()),
+                          (f"c_yy_{k}", (per[f"y_{k}"] * per[f"y_{k}"]).cast(exact).sum()),
+                          (f"c_xx_{k}", (per[f"x_{k}"] * per[f"x_{k}"]).sum()),
+                          (f"c_xy_{k}", (per[f"x_{k}"] * per[f"y_{k}"]).cast(exact).sum()))})
+    x, by = _each_segment(cells, segments)
+    wide = x.group_by(**by).aggregate(**{
+        c: (x[c].sum().cast("float64") if c.startswith(("c_yy", "c_xy")) else x[c].sum())
+        for c in cells.columns if c not in keys}).to_pandas()
+    long = pd.concat([
+        wide[["segment", "segment_value"]].assign(
+            metric=m, **{c: wide[f"{c}_{k}"] for c in ("clusters", "c_yy", "c_xx", "c_xy")})
+        for m, k in metrics.items()], ignore_index=True)
+    return long[long["clusters"] > 0]
 
 
 def social_totals(ds: Dataset, period: Period) -> pd.DataFrame:
