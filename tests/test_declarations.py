@@ -48,9 +48,10 @@ def test_every_declared_metric_has_a_catalogue_entry_that_agrees():
 
 def test_every_declared_sum_is_a_fact_the_engine_sums(demo):
     p = parse_period("2024Q4")
-    facts, _, caches = customer_facts(demo, p, pd.Timestamp("2025-01-10"), 30.0)
-    sums = segment_sums(facts, segment_columns(demo, p, []), [], 2)
-    for c in caches:
+    facts = customer_facts(demo, p, pd.Timestamp("2025-01-10"), 30.0)
+    base = segment_columns(demo, p, []).join(facts.flags.drop("signup_at"), "customer_id")
+    sums = segment_sums(base, facts, [], 2)
+    for c in facts.caches:
         c.release()
     for d in DECLARATIONS.values():
         missing = set(d.sums) - set(sums.columns)

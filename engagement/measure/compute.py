@@ -243,9 +243,11 @@ def _segments_the_data_has(ds: Dataset, segments: list[str], defaults: bool) -> 
 def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], *, conf: float,
                  as_of: pd.Timestamp, fw_min: int, timeout: float, available: dict[str, set[str]],
                  inactivity_days: int) -> list[dict[str, Any]]:
-    wide = segment_columns(ds, per, segments).cache()
-    facts, anonymous, caches = customer_facts(ds, per, as_of, timeout, inactivity_days)
-    sums = segment_sums(facts, wide, segments, fw_min)
+    facts = customer_facts(ds, per, as_of, timeout, inactivity_days)
+    # each customer's segment values and flags: every source's sums and the support times read it
+    wide = segment_columns(ds, per, segments).join(facts.flags.drop("signup_at"), "customer_id").cache()
+    sums = segment_sums(wide, facts, segments, fw_min)
+    anonymous, caches = facts.anonymous, facts.caches
     if anonymous is not None:
         anon = anonymous.aggregate(**{c: _xsum(anonymous[c]) for c in anonymous.columns if c != "customer_id"})
         anon_row = anon.to_pandas().iloc[0].fillna(0)
