@@ -196,16 +196,35 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
         s=ss.count(), pv=ss.pageviews.sum(), bounces=_i(ss.pageviews == 1).sum(), dur=_xsum(ss.duration_s),
         converting=_i(ss.converted).sum(),
     )
-    facts = per.group_by("customer_id").aggregate(
-        n_sessions=per.s.sum(), n_pageviews=per.pv.sum(), bounces=per.bounces.sum(), dur_sum=_xsum(per.dur),
-        converting=per.converting.sum(), web_clusters=per.count(),
-        web_s_sq=(per.s * per.s).sum(), web_pv_sq=(per.pv * per.pv).sum(), web_s_pv=(per.s * per.pv).sum(),
-        web_dur_sq=_xsum(per.dur * per.dur), web_s_dur=_xsum(per.s * per.dur),
-        # bounce and conversion rates are shares of sessions: their design effects need the same moments
-        web_b_sq=(per.bounces * per.bounces).sum(), web_s_b=(per.s * per.bounces).sum(),
-        web_c_sq=(per.converting * per.converting).sum(), web_s_c=(per.s * per.converting).sum(),
-    ).cache()  # used twice: customers' sessions and anonymous ones; the caller releases it
-    return facts
+
+    def cluster(x: ir.Table) -> dict[str, ir.Value]:  # one cluster's totals and their squares and products
+        return {
+            "n_sessions": x.s, "n_pageviews": x.pv, "bounces": x.bounces, "dur_sum": x.dur, "converting": x.converting,
+            "web_s_sq": x.s * x.s, "web_pv_sq": x.pv * x.pv,
+            "web_s_pv": x.s * x.pv, "web_dur_sq": x.dur * x.dur, "web_s_dur": x.s * x.dur,
+            # bounce and conversion rates are shares of sessions: their design effects need the same moments
+            "web_b_sq": x.bounces * x.bounces, "web_s_b": x.s * x.bounces,
+            "web_c_sq": x.converting * x.converting, "web_s_c": x.s * x.converting,
+        }
+
+    # a customer is one cluster: their row is their cluster's, no grouping needed (as exact as a sum of one value);
+    # the anonymous visitors' clusters are summed into the one row with a null customer_id
+    known = per.filter(per.customer_id.notnull())
+    known = known.select("customer_id", web_clusters=ibis.literal(1, "int64"),
+                         **{k: _exact(v) for k, v in cluster(known).items()})
+    anonymous = per.filter(per.customer_id.isnull())
+    anonymous = anonymous.aggregate(web_clusters=anonymous.count(),
+                                    **{k: _xsum(v) for k, v in cluster(anonymous).items()})
+    anonymous = anonymous.filter(anonymous.web_clusters > 0).select(
+        customer_id=ibis.null(known.customer_id.type()), **{k: anonymous[k] for k in known.columns[1:]})
+    # used twice: customers' sessions and anonymous ones; the caller releases it. Grouping the customers' clusters
+    # by customer again cost 0.8 s of 3.6 s at a million customers
+    return ibis.union(known, anonymous).cache()
+
+
+def _exact(x: ir.Value) -> ir.Value:
+    """One value as :func:`~engagement.measure._engine.exact_sum` sums it: a float rounded to a millionth."""
+    return x.cast(dt.Decimal(38, 6)).cast("float64") if x.type().is_floating() else x
 
 
 def _inactivity(ds: Dataset, period: Period, days: int) -> ir.Table:
