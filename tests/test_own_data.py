@@ -93,6 +93,22 @@ def test_pageviews_without_customer_ids_are_anonymous_sessions():
     assert _row(t, "bounce_rate").value == pytest.approx(0.5)
 
 
+def test_columns_with_no_value_at_all_load_as_missing_values_of_their_type():
+    """Nobody has cancelled yet, and no pageview is logged in: ``cancelled_at`` and ``customer_id`` hold only None.
+    The engine cannot type such a column (DuckDB refused the table); they load as missing timestamps and ids."""
+    data = _shop()
+    data["customers"] = data["customers"].assign(cancelled_at=[None] * 5)
+    data["pageviews"] = pd.DataFrame({"visitor_id": ["v1", "v1", "v2"], "customer_id": [None] * 3,
+                                      "page": ["/", "/a", "/"],
+                                      "viewed_at": DATES(["2024-03-01 10:00", "2024-03-01 10:05", "2024-03-02 09:00"])})
+    ds = eg.load(data)
+    assert ds["customers"].schema()["cancelled_at"].is_timestamp()
+    t = measure(ds, "2024-03", segments=[], compare=False)
+    # five subscribers at the start of March, none lost: churn 0 of 5, measured (the column is there, empty)
+    assert (_row(t, "churn_rate").value, _row(t, "churn_rate").n) == (0.0, 5)
+    assert _row(t, "website_visits").value == 2 and _row(t, "bounce_rate").value == pytest.approx(0.5)
+
+
 def test_validate_reports_quality_without_rendering(tmp_path, capsys):
     import json
 

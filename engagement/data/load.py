@@ -212,9 +212,19 @@ def _read_frames(con: Any, frames: Mapping[str, pd.DataFrame], problems: list, n
             problems.append(_problem(name, "*", "not_a_dataframe", None, type(frame).__name__,
                                      "tables must be pandas DataFrames"))
             continue
-        frame = _pandas_timestamps(name, frame, notes)
+        frame = _pandas_timestamps(name, _typed_nulls(frame), notes)
         raw[name] = _eng.register_frame(con, f"raw_{name}", frame)
     return raw
+
+
+def _typed_nulls(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns with no value at all (``[None, None]``: nobody has cancelled yet) as text.
+
+    Such a column has no type for the engine to take (DuckDB refused it: "NULL typed columns"); as text, the
+    contract's casts read it as missing values of the column's own type.
+    """
+    empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    return frame.astype(dict.fromkeys(empty, "string")) if empty else frame
 
 
 def _pandas_timestamps(name: str, frame: pd.DataFrame, notes: list) -> pd.DataFrame:
