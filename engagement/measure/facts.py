@@ -102,15 +102,26 @@ def _daily(ds: Dataset, period: Period) -> ir.Table:
 
 
 def _events(daily: ir.Table, period: Period) -> ir.Table:
-    # A period has few calendar weeks and months, so "active in week w" is one max() per week:
-    # twice as fast as COUNT(DISTINCT) of the customer-days' weeks
+    # The calendar weeks and months a customer was active in are bits of one integer each (a period has at most
+    # 54 weeks), OR-ed over their days and counted: a max() per week and per month (18 aggregates a quarter) took
+    # 1.3 s at a million customers, and COUNT(DISTINCT) twice that
     daily = daily.filter(daily.day < _ts(period.end))
-    week, month = daily.day.truncate("W"), daily.day.truncate("M")
-    active_weeks = sum((_i(week == _ts(w)).max() for w in calendar_weeks(period)), ibis.literal(0))
-    active_months = sum((_i(month == _ts(m)).max() for m in period.months()), ibis.literal(0))
-    return daily.group_by("customer_id").aggregate(
-        n_events=daily.n.sum(), active_days=daily.count(), active_weeks=active_weeks, active_months=active_months,
+    weeks, months = len(calendar_weeks(period)), len(period.months())
+    assert weeks < 63, weeks
+    first_monday = int(calendar_weeks(period)[0].timestamp())
+    week = (daily.day.epoch_seconds() - first_monday) // (7 * 86400)
+    month = daily.day.year() * 12 + daily.day.month() - (period.start.year * 12 + period.start.month)
+    one = ibis.literal(1, "int64")
+    per = daily.group_by("customer_id").aggregate(
+        n_events=daily.n.sum(), active_days=daily.count(), w=(one << week).bit_or(), m=(one << month).bit_or(),
     )
+    return per.select("customer_id", "n_events", "active_days", active_weeks=_bits(per.w, weeks),
+                      active_months=_bits(per.m, months))
+
+
+def _bits(mask: ir.IntegerValue, width: int) -> ir.IntegerValue:
+    """How many of the lowest ``width`` bits of ``mask`` are set."""
+    return sum((((mask >> i) & 1) for i in range(1, width)), mask & 1)
 
 
 def calendar_weeks(period: Period) -> list[pd.Timestamp]:
