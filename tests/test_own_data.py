@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -235,3 +236,23 @@ def test_a_median_of_too_few_tickets_has_no_interval_rather_than_a_made_up_one()
     assert frt.loc["pro", "value"] == pro.median()
     assert frt.loc["pro", "ci_low"] in set(pro) and frt.loc["pro", "ci_high"] in set(pro)
     assert frt.loc["pro", "ci_low"] < pro.median() < frt.loc["pro", "ci_high"]
+
+
+def test_support_times_of_a_segment_whose_tickets_are_all_unanswered_are_unavailable():
+    """Two plans: ``basic``'s two tickets were answered after 1 and 4 hours (median 2.5 h, mean 2.5 h by hand),
+    ``pro``'s three tickets never were. ``pro`` has no time to report, neither median nor mean: n = 0, NaN."""
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "signup_at": DATES(["2024-01-01"] * 4),
+                              "plan": ["basic", "basic", "pro", "pro"]})
+    opened = pd.Timestamp("2024-10-10")
+    tickets = pd.DataFrame({"ticket_id": range(5), "customer_id": ["a", "b", "c", "c", "d"], "opened_at": [opened] * 5,
+                            "first_response_at": [opened + pd.Timedelta(hours=1), opened + pd.Timedelta(hours=4),
+                                                  None, None, None]})
+    tickets["resolved_at"] = tickets["first_response_at"]
+    table = measure(eg.load({"customers": customers, "support_tickets": tickets}), "2024Q4", segments=["plan"],
+                    compare=False)
+    frt = table[table.metric == "first_response_time"].set_index("segment_value")
+    mean = table[table.metric == "first_response_time_mean"].set_index("segment_value")
+    assert frt.loc["basic", "value"] == 2.5 * 3600 and mean.loc["basic", "value"] == pytest.approx(2.5 * 3600)
+    assert frt.loc["pro", "n"] == 0 and np.isnan(frt.loc["pro", "value"])
+    assert mean.loc["pro", "n"] == 0 and np.isnan(mean.loc["pro", "value"])
+    assert frt.loc["all", "value"] == 2.5 * 3600 and frt.loc["all", "n"] == 2

@@ -409,7 +409,8 @@ def _each_segment(cells: ir.Table, segments: list[str]) -> tuple[ir.Table, dict[
 
 def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[str],
                     confidence: float) -> pd.DataFrame:
-    """Median and its order-statistic interval of response and resolution times, per segment."""
+    """Median and its order-statistic interval of response and resolution times, per segment, with the counts,
+    total and clustered moments of :func:`_ticket_sums`."""
     t = _window(ds["support_tickets"], "opened_at", period)
     base = t.select(
         customer_id=t.customer_id,
@@ -417,77 +418,83 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
         resolution_time=_f(t.resolved_at.epoch_seconds() - t.opened_at.epoch_seconds()),
     )
     j = wide.join(base, "customer_id").cache()  # the period's tickets: small, read once per segment and bound
-    labels = [(ibis.literal("all"), ibis.literal("all"))]
-    labels += [(ibis.literal(col), j[f"__seg{i}"]) for i, col in enumerate(segments)]
-    long = ibis.union(*[
-        j.select(segment=seg, segment_value=value, metric=ibis.literal(metric), customer_id=j.customer_id,
-                 v=j[metric])
-        for seg, value in labels for metric in ("first_response_time", "resolution_time")
-    ])
     group = ["segment", "segment_value", "metric"]
-    stats_ = long.group_by(group).aggregate(
-        n=long.v.count(), n_missing=_i(long.v.isnull()).sum(), median=long.v.median(), total=_xsum(long.v),
-    ).to_pandas()
-    stats_ = stats_.merge(_ticket_moments(j, segments), on=group, how="left")
-    answered = long.filter(long.v.notnull())
-    if stats_.empty:
-        j.release()
-        return stats_
+    stats_ = _ticket_sums(j, segments)
+    out = stats_.assign(median=np.nan, lo=np.nan, hi=np.nan)
+    # the ranks to pick from each group's sorted values: the median's one or two middle values and, when there
+    # are enough values for it at this confidence, the interval's two order statistics
     rows = []
     for r in stats_.itertuples(index=False):
-        lo, hi = median_rank_bounds(int(r.n), confidence)
+        n = int(r.n)
+        if n:
+            rows += [(r.segment, r.segment_value, r.metric, "m1", (n + 1) // 2),
+                     (r.segment, r.segment_value, r.metric, "m2", n // 2 + 1)]
+        lo, hi = median_rank_bounds(n, confidence)
         if lo >= 1:  # (0, 0): too few values for an interval at this confidence, which stays NaN
             rows += [(r.segment, r.segment_value, r.metric, "lo", lo), (r.segment, r.segment_value, r.metric, "hi", hi)]
-    bounds = pd.DataFrame(columns=["segment", "segment_value", "metric"])
     if rows:
-        wanted = ibis.memtable(pd.DataFrame(rows, columns=["segment", "segment_value", "metric", "bound", "rank"]))
-        # each group's values sorted into one array, and the two ranks picked from it: a third of the time of a
+        labels = [(ibis.literal("all"), ibis.literal("all"))]
+        labels += [(ibis.literal(col), j[f"__seg{i}"]) for i, col in enumerate(segments)]
+        answered = ibis.union(*[
+            j.filter(j[metric].notnull()).select(segment=seg, segment_value=value, metric=ibis.literal(metric),
+                                                 v=j[metric])
+            for seg, value in labels for metric in ("first_response_time", "resolution_time")
+        ])
+        wanted = ibis.memtable(pd.DataFrame(rows, columns=[*group, "bound", "rank"]))
+        # each group's values sorted into one array, and the ranks picked from it: a third of the time of a
         # ROW_NUMBER over the union of every segment's copy of the tickets (only the picks leave the engine)
         ordered = answered.group_by(group).aggregate(values=answered.v.collect().sort())
         index = (wanted["rank"] - 1).cast("int32")  # 0-based; Spark's element_at takes an INT
-        picked = ordered.join(wanted, group).select(
-            "segment", "segment_value", "metric", "bound", v=ordered["values"][index]).to_pandas()
-        bounds = picked.pivot_table(index=["segment", "segment_value", "metric"], columns="bound", values="v",
-                                    aggfunc="first").reset_index()
+        picked = ordered.join(wanted, group).select(*group, "bound", v=ordered["values"][index]).to_pandas()
+        picks = picked.pivot_table(index=group, columns="bound", values="v", aggfunc="first")
+        picks = picks.reindex(columns=["m1", "m2", "lo", "hi"]).reset_index()
+        # the middle value, or the mean of the two middle values (as the engines' median: (a + b) / 2)
+        picks["median"] = (picks["m1"] + picks["m2"]) / 2
+        out = stats_.merge(picks[[*group, "median", "lo", "hi"]], on=group, how="left")
     j.release()
-    out = stats_.merge(bounds, on=["segment", "segment_value", "metric"], how="left")
-    for col in ("lo", "hi"):
-        if col not in out.columns:
-            out[col] = np.nan
     return out
 
 
-def _ticket_moments(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
-    """Per segment value and metric, the moments of the customers' totals for the mean time's interval.
+def _ticket_sums(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
+    """Per segment value and metric (both times): tickets answered ``n`` and not yet ``n_missing``, the
+    ``total`` time, and the moments of the customers' totals for the mean time's interval.
 
     A customer's tickets are alike (one slow account, one hard product), so the mean's interval clusters them:
     ``clusters`` customers with an answered ticket, and the sums over them of ``y^2``, ``x^2`` and ``x*y``
-    (``y`` a customer's total time, ``x`` their answered tickets). A customer is in one value of every segment,
-    so these are summed per cell of segment values and rolled up, exactly (decimal sums): grouping each
-    segment's copy of the tickets by customer instead took 0.9 s of the 1.9 s of the medians at a million
-    customers. Values without an answered ticket are absent.
+    (``y`` a customer's total time, ``x`` their answered tickets); NaN where nobody has one. A customer is in
+    one value of every segment, so all of these are summed per cell of segment values and rolled up, exactly
+    (decimal sums): a group-by of each segment's copy of the tickets took 0.9 s of the 1.9 s of the support
+    times at a million customers, and a median over them another 0.3 s. Rows: the segment values with tickets.
     """
     keys = [f"__seg{i}" for i in range(len(segments))]
     metrics = {"first_response_time": "f", "resolution_time": "r"}
+    exact = dt.Decimal(38, 6)  # sums of sums stay exact until the last cast
     per = tickets.group_by(["customer_id", *keys]).aggregate(**{
         name: agg for m, k in metrics.items()
-        for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"x_{k}", tickets[m].count()))})
-    exact = dt.Decimal(38, 6)  # sums of sums stay exact until the last cast
+        for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"t_{k}", tickets[m].cast(exact).sum()),
+                          (f"x_{k}", tickets[m].count()), (f"m_{k}", _i(tickets[m].isnull()).sum()))})
     cells = (per.group_by(keys) if keys else per).aggregate(**{
         name: agg for k in metrics.values()
-        for name, agg in ((f"clusters_{k}", _i(per[f"x_{k}"] > 0).sum()),
+        for name, agg in ((f"n_{k}", per[f"x_{k}"].sum()), (f"n_missing_{k}", per[f"m_{k}"].sum()),
+                          (f"total_{k}", per[f"t_{k}"].sum()),
+                          (f"clusters_{k}", _i(per[f"x_{k}"] > 0).sum()),
                           (f"c_yy_{k}", (per[f"y_{k}"] * per[f"y_{k}"]).cast(exact).sum()),
                           (f"c_xx_{k}", (per[f"x_{k}"] * per[f"x_{k}"]).sum()),
                           (f"c_xy_{k}", (per[f"x_{k}"] * per[f"y_{k}"]).cast(exact).sum()))})
     x, by = _each_segment(cells, segments)
+    exact_sums = ("total", "c_yy", "c_xy")
     wide = x.group_by(**by).aggregate(**{
-        c: (x[c].sum().cast("float64") if c.startswith(("c_yy", "c_xy")) else x[c].sum())
+        c: (x[c].sum().cast("float64") if c.startswith(exact_sums) else x[c].sum())
         for c in cells.columns if c not in keys}).to_pandas()
+    columns = ("n", "n_missing", "total", "clusters", "c_yy", "c_xx", "c_xy")
     long = pd.concat([
-        wide[["segment", "segment_value"]].assign(
-            metric=m, **{c: wide[f"{c}_{k}"] for c in ("clusters", "c_yy", "c_xx", "c_xy")})
+        wide[["segment", "segment_value"]].assign(metric=m, **{c: wide[f"{c}_{k}"] for c in columns})
         for m, k in metrics.items()], ignore_index=True)
-    return long[long["clusters"] > 0]
+    nobody = long["clusters"] == 0  # no answered ticket: no clusters to speak of
+    if nobody.any():
+        moments = ["clusters", "c_yy", "c_xx", "c_xy"]
+        long[moments] = long[moments].astype("float64").mask(nobody, np.nan)
+    return long
 
 
 def social_totals(ds: Dataset, period: Period) -> pd.DataFrame:
