@@ -53,7 +53,8 @@ def split_crossed(value: str) -> tuple[str, str]:
     return rest[:n], rest[n:]
 
 
-def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
+def segment_columns(ds: Dataset, period: Period, segments: Sequence[str], *, customers: ir.Table | None = None,
+                    keep: Sequence[str] = ()) -> ir.Table:
     """Wide table ``customer_id, __seg0, __seg1, ...``: each customer's value of each segment, as text.
 
     One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
@@ -61,8 +62,11 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.
     never collide with a fact column). Missing attribute values are
     ``"(missing)"``; see :func:`segment_table` for the derived segments. A crossed
     segment ``"plan*region"`` (:func:`crossed`) has one value per pair of values.
+    ``customers`` (default ``ds["customers"]``) may carry more columns of each
+    customer, of which those named in ``keep`` are kept: the measurement's flags
+    come with the segments from one read of the customers, not from a join.
     """
-    c = ds["customers"]
+    c = ds["customers"] if customers is None else customers
     c = c.filter(c.signup_at < _ts(period.end))
     start = _ts(period.start)
     year_before = _ts(period.start - pd.Timedelta(days=365))
@@ -96,18 +100,19 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.
                 f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
             )
     inner = {col: f"__base{i}" for i, col in enumerate(bases)}
-    table = c.select("customer_id", **{inner[k]: v for k, v in values.items() if v is not None})
+    keep = list(keep)
+    table = c.select("customer_id", *keep, **{inner[k]: v for k, v in values.items() if v is not None})
     if tiers is not None:
         joined = _ljoin(table, tiers)
         label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
                            else_="none")
-        table = joined.select("customer_id", *[joined[inner[k]] for k, v in values.items() if v is not None],
+        table = joined.select("customer_id", *keep, *[joined[inner[k]] for k, v in values.items() if v is not None],
                               **{inner["value_tier"]: label})
     out = {}
     for i, col in enumerate(segments):
         first, *second = (table[inner[b]] for b in parts[col])
         out[f"__seg{i}"] = first if not second else first.length().cast("string") + ":" + first + second[0]
-    return table.select("customer_id", **out)
+    return table.select("customer_id", **out, **{k: table[k] for k in keep})
 
 
 def segment_table(ds: Dataset, period: Period, segments: Sequence[str]) -> ir.Table:
