@@ -261,7 +261,7 @@ def test_measure_gives_identical_numbers_on_every_run(table):
 
 @pytest.mark.parametrize("period", ["2024-11", "2024", "2024Q1"])
 def test_active_days_weeks_months_for_months_and_years(raw, period):
-    # active weeks and months are counted by one max() per calendar week/month of the period
+    # active weeks and months are counted from day counts packed side by side in sums: a year spans three sums
     p = parse_period(period)
     t = measure(eg.load(default_demo_path()), period, segments=[], compare=False).set_index("metric")
     ev = raw["events"]
