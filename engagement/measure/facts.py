@@ -65,13 +65,25 @@ def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
     )
 
 
-def _orders(ds: Dataset, period: Period) -> ir.Table:
-    o = _window(ds["orders"], "ordered_at", period)
-    sums: dict[str, Any] = {"n_orders": o.count(), "revenue": _xsum(o.revenue),
-                            "revenue_sq": _xsum(o.revenue * o.revenue)}
+def _orders(ds: Dataset, period: Period, inactivity_days: int) -> ir.Table:
+    """The period's order facts and the non-contractual churn facts, from one pass over the orders of the
+    ``inactivity_days`` before the period and of the period (two passes took 1.1 s at a million customers).
+
+    Inactivity churn: a customer who ordered in the ``inactivity_days`` before the period was active at its
+    start; of those, one with no order in the ``inactivity_days`` before its end has lapsed by its end. A
+    customer who ordered only before the period has a row with no order in it (``n_orders`` 0).
+    """
+    o = ds["orders"]
+    window = pd.Timedelta(days=inactivity_days)
+    o = o.filter((o.ordered_at >= _ts(period.start - window)) & (o.ordered_at < _ts(period.end)))
+    now = o.ordered_at >= _ts(period.start)
+    sums: dict[str, Any] = {"n_orders": _i(now).sum(), "revenue": _xsum(o.revenue, where=now),
+                            "revenue_sq": _xsum(o.revenue * o.revenue, where=now)}
     if "cost" in o.columns:  # optional: without it margin CLV is revenue CLV (n_cost = 0 says so)
-        sums.update(cost=_xsum(o.cost.fill_null(0.0)), n_cost=_i(o.cost.notnull()).sum())
-    return o.group_by("customer_id").aggregate(**sums)
+        sums.update(cost=_xsum(o.cost.fill_null(0.0), where=now), n_cost=_i(now & o.cost.notnull()).sum())
+    per = o.group_by("customer_id").aggregate(
+        **sums, __b=_i(~now).max(), __r=_i(o.ordered_at >= _ts(period.end - window)).max())
+    return per.select(*sums, "customer_id", inact_at_start=per.__b, inact_lost=_i((per.__b == 1) & (per.__r == 0)))
 
 
 def _surveys(ds: Dataset, period: Period) -> ir.Table:
@@ -251,18 +263,6 @@ def _exact(x: ir.Value) -> ir.Value:
     return x.cast(dt.Decimal(38, 6)).cast("float64") if x.type().is_floating() else x
 
 
-def _inactivity(ds: Dataset, period: Period, days: int) -> ir.Table:
-    """Non-contractual churn facts: ordered in the ``days`` before the period (active at its start) and, of
-    those, no order in the ``days`` before its end (lapsed by its end)."""
-    o = ds["orders"]
-    window = pd.Timedelta(days=days)
-    o = o.filter((o.ordered_at >= _ts(period.start - window)) & (o.ordered_at < _ts(period.end)))
-    before = (o.ordered_at < _ts(period.start))
-    recent = (o.ordered_at >= _ts(period.end - window))
-    per = o.group_by("customer_id").aggregate(b=_i(before).max(), r=_i(recent).max())
-    return per.select("customer_id", inact_at_start=per.b, inact_lost=_i((per.b == 1) & (per.r == 0)))
-
-
 def _referred(ds: Dataset, period: Period) -> ir.Table:
     r = ds["referrals"]
     return r.group_by(customer_id=r.referred_customer_id).aggregate(referred=r.count())
@@ -276,7 +276,7 @@ def _tickets(ds: Dataset, period: Period) -> ir.Table:
 FACT_SOURCES: dict[str, tuple[str, ...]] = {
     "orders": ("orders",), "surveys": ("survey_responses",), "events": ("events",),
     "first_week": ("events",), "email": ("email_events",), "web": ("pageviews",), "referred": ("referrals",),
-    "tickets": ("support_tickets",), "inactivity": ("orders",),
+    "tickets": ("support_tickets",),
 }
 
 
@@ -305,10 +305,10 @@ def customer_facts(
     if daily is not None:
         caches.append(daily)
     builders = {
-        "orders": lambda: _orders(ds, period), "surveys": lambda: _surveys(ds, period),
+        "orders": lambda: _orders(ds, period, inactivity_days), "surveys": lambda: _surveys(ds, period),
         "events": lambda: _events(daily, period), "first_week": lambda: _first_week(ds, period, as_of, daily),
         "email": lambda: _email(ds, period), "referred": lambda: _referred(ds, period),
-        "tickets": lambda: _tickets(ds, period), "inactivity": lambda: _inactivity(ds, period, inactivity_days),
+        "tickets": lambda: _tickets(ds, period),
     }
     parts = {name: build() for name, build in builders.items() if all(ds.has(t) for t in FACT_SOURCES[name])}
     # who did anything: the rows behind n_events, n_orders, email_clicks, responses and n_sessions. Read from the
