@@ -15,7 +15,7 @@ from engagement.analysis import difference_test, segment_tests
 from engagement.data.load import default_demo_path
 from engagement.measure import measure, parse_period
 from engagement.measure.declarations import DECLARATIONS, KINDS, SAMPLED_KINDS, Measured
-from engagement.measure.facts import FLAGS, customer_facts, segment_sums
+from engagement.measure.facts import FLAG_COLUMNS, customer_facts, segment_sums
 from engagement.measure.segments import segment_columns
 
 
@@ -49,7 +49,7 @@ def test_every_declared_metric_has_a_catalogue_entry_that_agrees():
 def test_every_declared_sum_is_a_fact_the_engine_sums(demo):
     p = parse_period("2024Q4")
     facts = customer_facts(demo, p, pd.Timestamp("2025-01-10"), 30.0)
-    base = segment_columns(demo, p, [], customers=facts.flags, keep=FLAGS)
+    base = segment_columns(demo, p, [], customers=facts.flags, keep=FLAG_COLUMNS)
     sums = segment_sums(base, facts, [], 2)
     for c in facts.caches:
         c.release()

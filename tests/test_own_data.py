@@ -256,3 +256,17 @@ def test_support_times_of_a_segment_whose_tickets_are_all_unanswered_are_unavail
     assert frt.loc["pro", "n"] == 0 and np.isnan(frt.loc["pro", "value"])
     assert mean.loc["pro", "n"] == 0 and np.isnan(mean.loc["pro", "value"])
     assert frt.loc["all", "value"] == 2.5 * 3600 and frt.loc["all", "n"] == 2
+
+
+def test_a_customer_attribute_named_like_a_flag_is_still_the_customers_own():
+    """The customers carry an attribute ``active`` ("yes"/"no"), a name the measurement uses for a flag of its
+    own. As a segment it is the customers' value: churn among the two "yes" customers is 1 of 2 (b cancels in
+    November), among the two "no" customers 0 of 2."""
+    customers = pd.DataFrame({"customer_id": list("abcd"), "signup_at": DATES(["2023-01-01"] * 4),
+                              "cancelled_at": DATES([None, "2024-11-15", None, None]),
+                              "active": ["yes", "yes", "no", "no"]})
+    t = measure(eg.load({"customers": customers}), "2024Q4", segments=["active"], compare=False)
+    churn = t[(t.metric == "churn_rate") & (t.segment == "active")].set_index("segment_value")
+    assert sorted(churn.index) == ["no", "yes"]
+    assert (churn.loc["yes", "value"], churn.loc["yes", "n"]) == (0.5, 2)
+    assert (churn.loc["no", "value"], churn.loc["no", "n"]) == (0.0, 2)

@@ -29,7 +29,7 @@ import pandas as pd
 from engagement.data.load import DataLike, Dataset, as_dataset
 from engagement.measure._engine import exact_sum as _xsum
 from engagement.measure.facts import (
-    FLAGS,
+    FLAG_COLUMNS,
     customer_facts,
     segment_sums,
     social_totals,
@@ -252,7 +252,7 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], *, co
                  inactivity_days: int) -> list[dict[str, Any]]:
     facts = customer_facts(ds, per, as_of, timeout, inactivity_days)
     # each customer's segment values and flags: every source's sums and the support times read it
-    wide = segment_columns(ds, per, segments, customers=facts.flags, keep=FLAGS).cache()
+    wide = segment_columns(ds, per, segments, customers=facts.flags, keep=FLAG_COLUMNS).cache()
     sums = segment_sums(wide, facts, segments, fw_min)
     anonymous, caches = facts.anonymous, facts.caches
     if anonymous is not None:

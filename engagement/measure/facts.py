@@ -1,11 +1,12 @@
 """Per-customer facts of a period, summed per segment in the engine.
 
-For a period ``[start, end)`` one **per-customer fact table** is built: the
-subscription flags (at start, lost, new, at end) and, per source table, the
-additive quantities the metrics need (counts, sums, sums of squares). Every
-quantity is additive, so one ``GROUP BY`` over all segment columns sums the facts
-per *cell* (a combination of segment values: a few hundred rows however many
-customers), and the cells are rolled up to ``all`` and to each segment's values
+For a period ``[start, end)`` each customer has the subscription flags (at start,
+lost, new, at end) and, per source table, the additive quantities the metrics need
+(counts, sums, sums of squares): one **fact table per source**, with a row for each
+customer that source has (:class:`CustomerFacts`). Every quantity is additive, so
+each source's facts, joined to the customers' segment columns, are summed per *cell*
+(a combination of segment values: a few hundred rows however many customers) in one
+``GROUP BY``, and the cells are rolled up to ``all`` and to each segment's values
 (:func:`segment_sums`). Only these few hundred rows become pandas.
 
 Support-ticket medians, social posts and marketing spend are not additive
@@ -36,16 +37,23 @@ from engagement.measure._engine import ts as _ts
 from engagement.measure.periods import Period
 from engagement.measure.sessions import sessions
 
-__all__ = ["FACT_SOURCES", "FLAGS", "CustomerFacts", "customer_facts", "segment_sums", "ticket_medians", "social_totals",
+__all__ = ["FACT_SOURCES", "FLAGS", "FLAG_COLUMNS", "CustomerFacts", "customer_facts", "segment_sums", "ticket_medians", "social_totals",
            "spend_by_channel", "calendar_weeks"]
 
 
-#: the subscription flags of each customer in a period (0/1), summed per segment
+#: the subscription flags of each customer in a period (0/1), summed per segment under these names
 FLAGS = ("at_start", "new", "lost", "at_end", "retained", "active", "new_lost")
+#: their columns beside the customers' own (``__new``: a customer attribute may well be called ``active``)
+FLAG_COLUMNS = tuple(f"__{f}" for f in FLAGS)
+
+
+def _flag(t: ir.Table, name: str) -> ir.Value:
+    return t[f"__{name}"]
 
 
 def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
-    """The customers who exist by the period's end, every column of theirs, and their :data:`FLAGS`."""
+    """The customers who exist by the period's end, every column of theirs, and their :data:`FLAGS`
+    (:data:`FLAG_COLUMNS`)."""
     c = ds["customers"]
     s, e = _ts(period.start), _ts(period.end)
     c = c.filter(c.signup_at < e)
@@ -54,15 +62,9 @@ def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
     new = c.signup_at >= s
     lost = at_start & cancelled.notnull() & (cancelled < e)
     at_end = cancelled.isnull() | (cancelled >= e)
-    return c.mutate(
-        at_start=_i(at_start),
-        new=_i(new),
-        lost=_i(lost),
-        at_end=_i(at_end),
-        retained=_i(at_start & ~lost),
-        active=_i(at_start | new),
-        new_lost=_i(new & cancelled.notnull() & (cancelled < e)),
-    )
+    flags = {"at_start": at_start, "new": new, "lost": lost, "at_end": at_end, "retained": at_start & ~lost,
+             "active": at_start | new, "new_lost": new & cancelled.notnull() & (cancelled < e)}
+    return c.mutate(**{f"__{name}": _i(flag) for name, flag in flags.items()})
 
 
 def _orders(ds: Dataset, period: Period, inactivity_days: int) -> ir.Table:
@@ -283,7 +285,7 @@ FACT_SOURCES: dict[str, tuple[str, ...]] = {
 class CustomerFacts(NamedTuple):
     """A period's per-customer facts, as expressions: what :func:`segment_sums` sums."""
 
-    #: one row per customer who exists by the period's end: every column of theirs and the :data:`FLAGS`
+    #: one row per customer who exists by the period's end: every column of theirs and the :data:`FLAG_COLUMNS`
     flags: ir.Table
     #: per source (the keys of :data:`FACT_SOURCES`, and ``web``), one row per customer with facts from it
     parts: dict[str, ir.Table]
@@ -351,11 +353,11 @@ def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_m
     if not keys:  # one cell: every customer
         base = base.mutate(__cell=ibis.literal("all"))
         keys = ["__cell"]
-    flags = {c: base[c].sum() for c in FLAGS if c in base.columns}
+    flags = {c: _flag(base, c).sum() for c in FLAGS}
     if facts.active is not None:
         # customers present all period from its start who did anything: new customers' shorter exposure would
         # bias the rate
-        flags["engaged"] = _i((base.at_start == 1) & base.customer_id.isin(facts.active.customer_id)).sum()
+        flags["engaged"] = _i((_flag(base, "at_start") == 1) & base.customer_id.isin(facts.active.customer_id)).sum()
     queries = [base.group_by(keys).aggregate(customers=base.count(), **flags)]
     for name, part in facts.parts.items():
         j = base.join(part, "customer_id")
@@ -384,23 +386,23 @@ def _rolled_up(cells: pd.DataFrame, keys: list[str], segments: list[str], sums: 
     """Integer sums of cells rolled up to ``all`` and each segment's values, in pandas (indexed by segment and
     value): the cells are a few hundred rows, and the engine's roll-up cost a compilation per source for every
     measured period."""
-    values = cells[sums].to_numpy()
+    values = cells[sums].fillna(0).to_numpy(dtype="int64")  # a cell with nothing to add sums to 0
     labels, rows = [("all", "all")], [values.sum(axis=0)]
     for key, segment in zip(keys, segments, strict=False):  # no segments: keys is the one cell's label
         codes, uniques = pd.factorize(cells[key], sort=True)
-        totals = np.zeros((len(uniques), len(sums)), dtype=values.dtype)
+        totals = np.zeros((len(uniques), len(sums)), dtype="int64")
         np.add.at(totals, codes, values)
         labels += [(segment, u) for u in uniques]
         rows += list(totals)
     index = pd.MultiIndex.from_tuples(labels, names=["segment", "segment_value"])
-    return pd.DataFrame(np.array(rows, dtype="int64").reshape(len(labels), len(sums)), index=index, columns=sums)
+    return pd.DataFrame(np.array(rows).reshape(len(labels), len(sums)), index=index, columns=sums)
 
 
 def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int) -> dict[str, Any]:
     """The sums of one source's facts per cell (``j``: the customers with that source's facts, and their flags),
     with the moments that need more than one of its columns or a flag."""
     if name == "first_week":
-        eligible = (j.new == 1) & (j.fw_complete == 1)
+        eligible = (_flag(j, "new") == 1) & (j.fw_complete == 1)
         return {"fw_n": _i(eligible).sum(), "fw_engaged": _i(eligible & (j.fw_days >= fw_min)).sum(),
                 "fw_days_sum": ibis.ifelse(eligible, j.fw_days, 0).sum()}
     aggs: dict[str, Any] = {c: _xsum(j[c]) for c in part.columns if c != "customer_id"}
@@ -419,9 +421,9 @@ def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int) -> dict[st
             aggs[f"{q}_n_sq"] = (n_q * n_q).sum()
             aggs[f"{q}_n_sum"] = _xsum(n_q * sum_q)
     elif name == "events":
-        aggs["users_at_start"] = _i((j.n_events > 0) & (j.at_start == 1)).sum()
+        aggs["users_at_start"] = _i((j.n_events > 0) & (_flag(j, "at_start") == 1)).sum()
     elif name == "referred":
-        aggs["referred_new"] = _i((j.referred > 0) & (j.new == 1)).sum()
+        aggs["referred_new"] = _i((j.referred > 0) & (_flag(j, "new") == 1)).sum()
     return aggs
 
 
