@@ -69,7 +69,8 @@ def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
 
 def _orders(ds: Dataset, period: Period, inactivity_days: int) -> ir.Table:
     """The period's order facts and the non-contractual churn facts, from one pass over the orders of the
-    ``inactivity_days`` before the period and of the period (two passes took 1.1 s at a million customers).
+    ``inactivity_days`` before the period and of the period (two passes and two per-cell queries took 1.0-1.3 s
+    at a million customers, one 1.0 s).
 
     Inactivity churn: a customer who ordered in the ``inactivity_days`` before the period was active at its
     start; of those, one with no order in the ``inactivity_days`` before its end has lapsed by its end. A
@@ -121,11 +122,13 @@ def _events(daily: ir.Table, period: Period) -> ir.Table:
     # A customer's days are distinct, so a calendar week holds at most 7 of them and a month 31: each week's count
     # of active days fits in 3 bits and each month's in 5. Summing 1 << (3 * week) over a customer's days packs
     # every week's count side by side (21 weeks to a 64-bit integer; one sum for a quarter), and the active weeks
-    # and months are the non-zero counts. A max() per week and per month (18 aggregates a quarter) took 1.3 s at
-    # a million customers, COUNT(DISTINCT) twice that, these two sums 0.4 s. Plain SUMs and shifts run on every
-    # engine (Spark has no BIT_OR in Ibis).
+    # and months are the non-zero counts. With a max() per week and per month (18 aggregates a quarter) the events'
+    # per-cell query took 1.1 s at a million customers (COUNT(DISTINCT) twice as long), with these sums 0.7 s.
+    # Plain SUMs and shifts run on every engine (Spark has no BIT_OR in Ibis).
     daily = daily.filter(daily.day < _ts(period.end))
     weeks, months = len(calendar_weeks(period)), len(period.months())
+    if months > 12:  # 5 bits a month: twelve fill 60 of the 64 bits
+        raise ValueError(f"A period of {months} months is longer than the year the active months are counted in.")
     first_monday = int(calendar_weeks(period)[0].timestamp())
     week = (daily.day.epoch_seconds() - first_monday) // (7 * 86400)
     month = daily.day.year() * 12 + daily.day.month() - (period.start.year * 12 + period.start.month)
@@ -292,7 +295,8 @@ class CustomerFacts(NamedTuple):
     #: ``customer_id`` of everyone who did something in the period (used the product, ordered, clicked an email,
     #: answered a survey, visited the website), repeated; None when the data has none of those tables
     active: ir.Table | None
-    #: the web sessions of no customer of the period, one row of sums per anonymous cluster; None without pageviews
+    #: the web facts of no customer of the period (the anonymous visitors' row, and customers who sign up after
+    #: it, whose visits were stitched to their id later); None without pageviews
     anonymous: ir.Table | None
     #: tables cached in the engine, to release when the period is measured
     caches: list[ir.Table]
