@@ -217,8 +217,9 @@ def _email(ds: Dataset, period: Period) -> ir.Table:
 SESSION_MARGIN = pd.Timedelta(days=1)
 
 
-def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
-    """Per-customer session facts, anonymous sessions in the row with a null ``customer_id``.
+def _web(ds: Dataset, period: Period, timeout: float) -> tuple[ir.Table, ir.Table]:
+    """Per-customer session facts, anonymous sessions in the row with a null ``customer_id``; and the table
+    cached for them, to release.
 
     A session belongs to the period of its first view (``sessions``). Sessions cluster in whoever makes them (one
     visitor's sessions are alike), so beside the sums each row carries the moments of its clusters' totals for
@@ -233,10 +234,12 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
     # the cluster: the customer when logged in (null key), else the visitor
     ss = ss.mutate(_visitor=ibis.ifelse(ss.customer_id.isnull(), ss.visitor_id.cast("string"),
                                         ibis.null("string")))
+    # cached: the customers' rows and the anonymous ones below both read it, and so do the per-cell sums and the
+    # engaged customers; the caller releases it
     per = ss.group_by(["customer_id", "_visitor"]).aggregate(
         s=ss.count(), pv=ss.pageviews.sum(), bounces=_i(ss.pageviews == 1).sum(), dur=_xsum(ss.duration_s),
         converting=_i(ss.converted).sum(),
-    )
+    ).cache()
 
     def cluster(x: ir.Table) -> dict[str, ir.Value]:  # one cluster's totals and their squares and products
         return {
@@ -258,9 +261,9 @@ def _web(ds: Dataset, period: Period, timeout: float) -> ir.Table:
                                     **{k: _xsum(v) for k, v in cluster(anonymous).items()})
     anonymous = anonymous.filter(anonymous.web_clusters > 0).select(
         customer_id=ibis.null(known.customer_id.type()), **{k: anonymous[k] for k in known.columns[1:]})
-    # used twice: customers' sessions and anonymous ones; the caller releases it. Grouping the customers' clusters
-    # by customer again cost 0.8 s of 3.6 s at a million customers
-    return ibis.union(known, anonymous).cache()
+    # grouping the customers' clusters by customer again cost 0.8 s of 3.6 s at a million customers. The union is
+    # not cached itself: Spark Connect does not cache a union (Ibis's cache() then fails its own check)
+    return ibis.union(known, anonymous), per
 
 
 def _exact(x: ir.Value) -> ir.Value:
@@ -330,8 +333,8 @@ def customer_facts(
         active.append(em.filter(em.event == "click").select("customer_id"))
     anonymous = None
     if ds.has("pageviews"):
-        web = _web(ds, period, timeout)
-        caches.append(web)
+        web, cached = _web(ds, period, timeout)
+        caches.append(cached)
         # sessions of no customer of the period (anonymous, or a customer who signs up after it: their visits
         # were stitched to their id later) are visits all the same: they count for all customers, in no segment
         base = _customer_flags(ds, period).select("customer_id")
