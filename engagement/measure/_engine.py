@@ -16,7 +16,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from engagement.measure.periods import Period
 
-__all__ = ["as_table", "exact_sum", "to_pandas", "ts", "f64", "flag", "left_join", "in_period"]
+__all__ = ["as_table", "EXACT", "exact_sum", "exact_value", "to_pandas", "ts", "f64", "flag", "left_join", "in_period"]
 
 
 def as_table(data: Any, name: str = "data") -> ir.Table:
@@ -37,6 +37,10 @@ def to_pandas(expr: ir.Table) -> pd.DataFrame:
     return expr.to_pandas()
 
 
+#: the type floats are summed in, exactly (see :func:`exact_sum`)
+EXACT = dt.Decimal(38, 6)
+
+
 def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.NumericScalar:
     """``sum(x)`` that gives the same number on every run.
 
@@ -55,8 +59,13 @@ def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.Nu
     0.6
     """
     if x.type().is_floating() or x.type().is_decimal():
-        return x.cast(dt.Decimal(38, 6)).sum(where=where).cast(dt.float64)
+        return x.cast(EXACT).sum(where=where).cast(dt.float64)
     return x.sum(where=where)
+
+
+def exact_value(x: ir.Value) -> ir.Value:
+    """One value as :func:`exact_sum` sums it (a float rounded to a millionth): the sum of a group of one."""
+    return x.cast(EXACT).cast(dt.float64) if x.type().is_floating() else x
 
 
 def ts(value: pd.Timestamp) -> ir.TimestampScalar:

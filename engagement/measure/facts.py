@@ -22,14 +22,15 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from engagement.data.load import Dataset
 from engagement.intervals import median_rank_bounds
+from engagement.measure._engine import EXACT
 from engagement.measure._engine import exact_sum as _xsum
+from engagement.measure._engine import exact_value as _exact
 from engagement.measure._engine import f64 as _f
 from engagement.measure._engine import flag as _i
 from engagement.measure._engine import in_period as _window
@@ -266,11 +267,6 @@ def _web(ds: Dataset, period: Period, timeout: float) -> tuple[ir.Table, ir.Tabl
     return ibis.union(known, anonymous), per
 
 
-def _exact(x: ir.Value) -> ir.Value:
-    """One value as :func:`~engagement.measure._engine.exact_sum` sums it: a float rounded to a millionth."""
-    return x.cast(dt.Decimal(38, 6)).cast("float64") if x.type().is_floating() else x
-
-
 def _referred(ds: Dataset, period: Period) -> ir.Table:
     r = ds["referrals"]
     return r.group_by(customer_id=r.referred_customer_id).aggregate(referred=r.count())
@@ -309,6 +305,7 @@ def customer_facts(
     ds: Dataset, period: Period, as_of: pd.Timestamp, timeout: float, inactivity_days: int = 365
 ) -> CustomerFacts:
     """The period's per-customer facts: the flags, the facts of each source table, anonymous web sessions' facts."""
+    flags = _customer_flags(ds, period)
     caches: list[ir.Table] = []
     daily = _daily(ds, period).cache() if ds.has("events") else None  # read twice below
     if daily is not None:
@@ -337,12 +334,10 @@ def customer_facts(
         caches.append(cached)
         # sessions of no customer of the period (anonymous, or a customer who signs up after it: their visits
         # were stitched to their id later) are visits all the same: they count for all customers, in no segment
-        base = _customer_flags(ds, period).select("customer_id")
-        anonymous = web.anti_join(base, "customer_id")
+        anonymous = web.anti_join(flags.select("customer_id"), "customer_id")
         parts["web"] = web.filter(web.customer_id.notnull())
         active.append(parts["web"].select("customer_id"))  # every row has a session
-    return CustomerFacts(_customer_flags(ds, period), parts, ibis.union(*active) if active else None, anonymous,
-                         caches)
+    return CustomerFacts(flags, parts, ibis.union(*active) if active else None, anonymous, caches)
 
 
 def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_min: int) -> pd.DataFrame:
@@ -356,7 +351,7 @@ def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_m
     customer before summing (a chain of left joins carrying all the facts of a million customers) took 8-9 s of
     a quarter's 18 s at a million customers, against about 5 s this way.
     """
-    keys = [f"__seg{i}" for i in range(len(segments))]
+    keys = _segment_keys(segments)
     if not keys:  # one cell: every customer
         base = base.mutate(__cell=ibis.literal("all"))
         keys = ["__cell"]
@@ -434,12 +429,17 @@ def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int) -> dict[st
     return aggs
 
 
+def _segment_keys(segments: list[str]) -> list[str]:
+    """The segment columns of :func:`~engagement.measure.segments.segment_columns`, in the order of ``segments``."""
+    return [f"__seg{i}" for i in range(len(segments))]
+
+
 def _each_segment(cells: ir.Table, segments: list[str]) -> tuple[ir.Table, dict[str, ir.Value]]:
     """Each cell (a row per combination of the segment columns ``__seg0, __seg1, ...``) once for ``all`` and once
     per segment, and the ``segment, segment_value`` to group it by: grouped, the cells roll up to every segment's
     values in one query. A union of one GROUP BY per segment says the same with every sum written out once per
     segment: Ibis took longer to compile it than DuckDB to run it."""
-    keys = [f"__seg{i}" for i in range(len(segments))]
+    keys = _segment_keys(segments)
     which = ibis.memtable(pd.DataFrame({"segment": ["all", *segments], "__k": np.arange(len(segments) + 1)}))
     x = cells.cross_join(which)
     value = ibis.cases(*[(x.__k == i + 1, x[key]) for i, key in enumerate(keys)], else_=ibis.literal("all")) \
@@ -474,7 +474,7 @@ def ticket_medians(ds: Dataset, period: Period, wide: ir.Table, segments: list[s
             rows += [(r.segment, r.segment_value, r.metric, "lo", lo), (r.segment, r.segment_value, r.metric, "hi", hi)]
     if rows:
         labels = [(ibis.literal("all"), ibis.literal("all"))]
-        labels += [(ibis.literal(col), j[f"__seg{i}"]) for i, col in enumerate(segments)]
+        labels += [(ibis.literal(col), j[key]) for col, key in zip(segments, _segment_keys(segments), strict=True)]
         answered = ibis.union(*[
             j.filter(j[metric].notnull()).select(segment=seg, segment_value=value, metric=ibis.literal(metric),
                                                  v=j[metric])
@@ -506,9 +506,9 @@ def _ticket_sums(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
     (decimal sums): a group-by of each segment's copy of the tickets took 0.9 s of the 1.9 s of the support
     times at a million customers, and a median over them another 0.3 s. Rows: the segment values with tickets.
     """
-    keys = [f"__seg{i}" for i in range(len(segments))]
+    keys = _segment_keys(segments)
     metrics = {"first_response_time": "f", "resolution_time": "r"}
-    exact = dt.Decimal(38, 6)  # sums of sums stay exact until the last cast
+    exact = EXACT  # sums of sums stay exact until the last cast
     per = tickets.group_by(["customer_id", *keys]).aggregate(**{
         name: agg for m, k in metrics.items()
         for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"t_{k}", tickets[m].cast(exact).sum()),
