@@ -452,8 +452,17 @@ def _count_rules(
     for i, (_rule, column, _d, _ok) in enumerate(rules):
         hit = hits[f"__hit{i}"]
         aggs[f"n{i}"] = _int(hit).sum()
-        aggs[f"e{i}"] = hits[raw_of[column if column != "*" else first]].cast("string").min(where=hit)
+        aggs[f"e{i}"] = _example(hits[raw_of[column if column != "*" else first]], hit)
     return hits.aggregate(**aggs).execute().iloc[0]
+
+
+def _example(value: ir.Value, hit: ir.BooleanValue) -> ir.StringScalar:
+    """The least of ``value`` as text over the rows that ``hit``: the example a failing rule shows.
+
+    A CASE, not an aggregate's FILTER: DuckDB computed a filtered aggregate's argument, the cast to text, for every
+    row before filtering (1.2 s of the 1.7 s rule pass over 28 million events); a CASE casts only the hits.
+    """
+    return ibis.ifelse(hit, value.cast("string"), ibis.null("string")).min()
 
 
 def _decimal_ids(name: str, raw: ir.Table, dotted: list[str], checks: _Checks, notes: list[str]) -> bool:
@@ -484,14 +493,16 @@ def _row_hash(table: ir.Table, columns: list[str], wide: bool) -> ir.IntegerValu
     return row.hash().cast("int64") * 4294967296 + (salted.hash().cast("int64") + 2147483648)
 
 
-def _repeated(values: ir.Table, spark: bool) -> ir.Table:
-    """The non-null values of ``values.__v`` that occur more than once (one row each).
+def _repeated(values: ir.Table, spark: bool, nullable: bool = True) -> ir.Table:
+    """The non-null values of ``values.__v`` that occur more than once (one row each); ``nullable=False`` says
+    that none is null.
 
     DuckDB sorts them and compares neighbours (3.2 s over the row hashes of 27 million pageviews, against 6.2 s
     for a GROUP BY with a 27-million-entry hash table; 0.5 s against 1.1 s for an exact distinct count of 5.6
     million order ids); Spark groups, since a window without partitions would run on one executor.
     """
-    values = values.filter(values.__v.notnull())
+    if nullable:  # a row hash never is; the NOT NULL test made DuckDB compute the hash twice (0.7 s over 28 million rows)
+        values = values.filter(values.__v.notnull())
     if spark:
         return values.group_by("__v").having(values.count() > 1).aggregate(__copies=values.count()).select("__v")
     prev = values.mutate(__prev=values.__v.lag().over(ibis.window(order_by=values.__v)))
@@ -574,7 +585,8 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     shared: ir.Table | None = None  # row hashes that more than one row has
     # where every row has its own key, no two rows are copies: no need to screen for them
     if rows_read and not (has_key and int(counts["_key_n"]) == rows_read and not dup_keys):
-        shared = _kept_if_any(_repeated(hashed.select(__v=hashed.__hash), checks.spark), checks.spark)
+        shared = _kept_if_any(_repeated(hashed.select(__v=hashed.__hash), checks.spark, nullable=False),
+                               checks.spark)
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
     used_columns = _used_columns(spec, raw)
     problems = [
@@ -617,7 +629,7 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     for j, (_rule, column, _d, _ok) in enumerate(dups):
         hit = flagged[f"__bad__{offset + j}"]
         dup_aggs[f"n{j}"] = _int(hit).sum()
-        dup_aggs[f"e{j}"] = flagged[raw_of[column if column != "*" else first]].cast("string").min(where=hit)
+        dup_aggs[f"e{j}"] = _example(flagged[raw_of[column if column != "*" else first]], hit)
     dcounts = flagged.aggregate(**dup_aggs).execute().iloc[0]
     for j, (rule, column, description, _ok) in enumerate(dups):
         n = int(dcounts[f"n{j}"] or 0)
