@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["MetricSpec", "CATALOG", "get", "name", "family", "higher_is_better", "catalog_frame", "available_metrics"]
+__all__ = ["MetricSpec", "CATALOG", "OBJECTIVES", "get", "name", "family", "higher_is_better", "catalog_frame",
+           "available_metrics", "CUSTOMER_VARIABLE", "VARIABLE_METRIC"]
 
 
 @dataclass(frozen=True)
@@ -505,3 +506,29 @@ def available_metrics(tables: Mapping[str, Iterable[str]] | Iterable[str]) -> pd
             reason = "needs table(s): " + ", ".join(missing) if missing else ""
         rows.append({"id": s.id, "name": s.name, "available": not reason, "reason": reason})
     return pd.DataFrame(rows)
+
+
+#: The metrics relevant to each business objective (what :func:`engagement.plan.select_metrics` weighs); here,
+#: beside the catalog, so that checking a report's parameters does not import the planning and its statistics.
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "retention": ("churn_rate", "retention_rate", "clv", "stickiness", "product_usage_rate",
+                  "first_week_engagement", "nps", "inactivity_churn_rate"),
+    "satisfaction": ("csat", "nps", "ces", "review_rating", "first_response_time", "resolution_time"),
+    "revenue": ("aov", "clv", "purchase_frequency", "revenue", "conversion_rate", "clv_cac_ratio"),
+    "acquisition": ("cac", "conversion_rate", "referral_rate", "website_visits", "click_through_rate",
+                    "clv_cac_ratio"),
+    "engagement": ("engagement_rate", "engagement_score", "dau", "mau", "stickiness", "product_usage_rate",
+                   "email_open_rate", "email_click_rate", "social_engagement_rate", "pages_per_session",
+                   "average_session_duration", "bounce_rate"),
+    "advocacy": ("nps", "referral_rate", "social_engagement_rate", "review_rating", "follower_growth_rate"),
+}
+
+#: The ``customer_summary`` column that stands for a metric in customer-level relationships
+CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "churned", "retention_rate": "churned",
+                     "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
+                     "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
+#: and back: the metric a customer-level variable speaks for (its first metric above)
+VARIABLE_METRIC: dict[str, str] = {}
+for _metric, _variable in CUSTOMER_VARIABLE.items():
+    VARIABLE_METRIC.setdefault(_variable, _metric)
+

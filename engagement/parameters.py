@@ -91,7 +91,7 @@ def _names(kind: str, known: Callable[[], set[str]] | None = None,
 
 
 def _objectives() -> set[str]:
-    from engagement.plan.selection import OBJECTIVES
+    from engagement.catalog import OBJECTIVES
 
     return set(OBJECTIVES)
 

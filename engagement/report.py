@@ -63,6 +63,34 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _skip_iri_checker() -> None:
+    """Keep jsonschema from loading its IRI checker in this process, before nbformat or papermill is imported.
+
+    nbformat imports jsonschema, whose format checks import ``rfc3987_syntax`` if it is installed (JupyterLab's
+    dependencies install it), and that builds some thirty Lark parsers at import: 1.2 of the 1.6 s papermill took
+    to import, on the report's path before the first notebook (python-jsonschema/jsonschema#1428). No notebook
+    schema has an IRI, so the runner goes without it; a process that imported jsonschema before keeps what it has.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "cannot be imported"
+
+
+def _papermill() -> Any:
+    """papermill, imported without jsonschema's IRI checker (:func:`_skip_iri_checker`)."""
+    _skip_iri_checker()
+    import papermill
+
+    return papermill
+
+
+def _nbformat() -> Any:
+    """nbformat, imported without jsonschema's IRI checker (:func:`_skip_iri_checker`)."""
+    _skip_iri_checker()
+    import nbformat
+
+    return nbformat
+
+
 def _declared(paths: list[Path]) -> dict[Path, set[str]]:
     """Each notebook's parameter names; refuses a parameters cell papermill cannot fully read.
 
@@ -70,8 +98,8 @@ def _declared(paths: list[Path]) -> dict[Path, set[str]]:
     whose comment holds an ``=``; the runner would then silently not pass that
     parameter. Every assignment of the cell must be seen.
     """
-    import nbformat
-    import papermill as pm
+    nbformat = _nbformat()
+    pm = _papermill()
 
     out = {}
     for p in paths:
@@ -245,9 +273,7 @@ def _cell_progress(step: str, total: int) -> Any:
 
 def _cell_count(path: Path) -> int:
     """Cells papermill will run: the notebook's own plus the injected parameters cell."""
-    import nbformat
-
-    return len(nbformat.read(path, as_version=4).cells) + 1
+    return len(_nbformat().read(path, as_version=4).cells) + 1
 
 
 def _say(progress: bool, text: str) -> None:
@@ -258,7 +284,7 @@ def _say(progress: bool, text: str) -> None:
 def _merge_html(executed: list[Path], target: Path, title: str, summary: str = "") -> None:
     """One self-contained HTML page of all notebooks: the executive summary first, then a TOC, no code, images
     embedded, no CDN."""
-    import nbformat
+    nbformat = _nbformat()
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -490,7 +516,7 @@ KERNELS_AHEAD = 2
 def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
              failed: Path, live: bool, progress: bool, closing: list[threading.Thread],
              started: list[_Kernel] | None = None) -> list[Path] | None:
-    import papermill as pm
+    pm = _papermill()
 
     executed = []
     ahead = list(started or [])  # the kernels of paths[i], paths[i + 1], ... already started, in order
@@ -663,7 +689,7 @@ def render_report(
 
 def refresh_notebooks(paths: list[Path] | None = None) -> int:
     """Re-execute the committed notebooks in place with their default parameters (for nbval)."""
-    import papermill as pm
+    pm = _papermill()
 
     for nb in paths or notebook_paths():
         print(f"refreshing {nb.name} ...", flush=True)
@@ -675,8 +701,7 @@ def refresh_notebooks(paths: list[Path] | None = None) -> int:
 
 def _strip_papermill_metadata(path: Path) -> None:
     """Drop run timestamps and durations papermill records, so committed notebooks stay stable."""
-    import nbformat
-
+    nbformat = _nbformat()
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:

@@ -11,21 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from engagement.analysis.trends import correct
+from engagement.catalog import CUSTOMER_VARIABLE, VARIABLE_METRIC
 
 __all__ = ["associations", "period_correlations", "spearman_interval", "CUSTOMER_VARIABLE",
            "VARIABLE_METRIC"]
-
-#: the ``customer_summary`` column that stands for a metric in customer-level relationships
-CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "churned", "retention_rate": "churned",
-                     "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
-                     "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
-#: and back: the metric a customer-level variable speaks for (its first metric above)
-VARIABLE_METRIC: dict[str, str] = {}
-for _metric, _variable in CUSTOMER_VARIABLE.items():
-    VARIABLE_METRIC.setdefault(_variable, _metric)
-
-
-
 
 
 def spearman_interval(rho: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

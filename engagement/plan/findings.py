@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engagement import catalog
-from engagement.analysis.relations import VARIABLE_METRIC
+from engagement.catalog import VARIABLE_METRIC
 from engagement.present import format_delta, format_money, format_q, format_value, level_label
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]

@@ -24,22 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-from engagement.catalog import CATALOG, available_metrics
+from engagement.catalog import CATALOG, OBJECTIVES, available_metrics
 
 __all__ = ["OBJECTIVES", "select_metrics"]
 
-OBJECTIVES: dict[str, tuple[str, ...]] = {
-    "retention": ("churn_rate", "retention_rate", "clv", "stickiness", "product_usage_rate",
-                  "first_week_engagement", "nps", "inactivity_churn_rate"),
-    "satisfaction": ("csat", "nps", "ces", "review_rating", "first_response_time", "resolution_time"),
-    "revenue": ("aov", "clv", "purchase_frequency", "revenue", "conversion_rate", "clv_cac_ratio"),
-    "acquisition": ("cac", "conversion_rate", "referral_rate", "website_visits", "click_through_rate",
-                    "clv_cac_ratio"),
-    "engagement": ("engagement_rate", "engagement_score", "dau", "mau", "stickiness", "product_usage_rate",
-                   "email_open_rate", "email_click_rate", "social_engagement_rate", "pages_per_session",
-                   "average_session_duration", "bounce_rate"),
-    "advocacy": ("nps", "referral_rate", "social_engagement_rate", "review_rating", "follower_growth_rate"),
-}
 # tables whose rows belong to a customer, so their metrics can be cut by customer segment
 _CUSTOMER_LEVEL = {"customers", "orders", "events", "survey_responses", "email_events", "support_tickets",
                    "referrals", "pageviews"}
