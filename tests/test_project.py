@@ -139,3 +139,20 @@ def test_the_command_line_and_loading_data_do_not_load_the_statistics():
             "print(callable(findings))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:4] == ["[]", "25.0 0.1", "['scipy', 'statsmodels']", "True"]
+
+
+def test_the_report_runner_checks_its_parameters_without_the_statistics_or_the_iri_checker():
+    # before the first notebook the runner checks the parameters and reads the notebooks' parameter cells; the
+    # statistics (scipy, statsmodels: 1.3 s of imports) and jsonschema's IRI checker (rfc3987_syntax builds some
+    # thirty Lark parsers at import: 1.2 s) were on that path, ahead of every notebook
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from engagement import report\n"
+            "values = report._given('2024Q4', None, None, None, 'duckdb')\n"
+            "declared = report._declared_checked(report.notebook_paths())\n"
+            "print(sorted(m for m in ('scipy', 'statsmodels', 'rfc3987_syntax', 'lark') if sys.modules.get(m)))\n"
+            "print('papermill' in sys.modules, 'jsonschema' in sys.modules, len(declared))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "True True 6"]
