@@ -371,3 +371,20 @@ def test_cohort_retention_subscription_and_activity(raw):
     # "on or after" never rises; immature cells carry no value and are flagged
     assert (after.loc["2023-01"]["share"].diff().dropna() <= 0).all()
     assert not sub.loc[("2024-12", 1), "mature"] and np.isnan(sub.loc[("2024-12", 1), "share"])
+
+
+def test_data_range_is_kept_with_the_dataset_for_its_tables_as_they_are():
+    from engagement.measure import data_range
+
+    customers = pd.DataFrame({"customer_id": [1, 2, 3],
+                              "signup_at": pd.to_datetime(["2023-03-05", "2023-07-01", "2024-01-02"])})
+    orders = pd.DataFrame({"order_id": [1], "customer_id": [2], "revenue": [5.0],
+                           "ordered_at": pd.to_datetime(["2024-02-10 08:00"])})
+    ds = eg.load({"customers": customers, "orders": orders})
+    assert data_range(ds) == (pd.Timestamp("2023-03-05"), pd.Timestamp("2024-02-10 08:00"))
+    assert data_range(ds) == data_range(ds)
+    # a table replaced (a filtered view of the data) gives its own range, not the one kept for the table before it
+    c = ds.tables["customers"]
+    ds.tables["customers"] = c.filter(c.signup_at > pd.Timestamp("2023-06-01"))
+    ds.tables.pop("orders")
+    assert data_range(ds) == (pd.Timestamp("2023-07-01"), pd.Timestamp("2024-01-02"))

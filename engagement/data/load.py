@@ -102,6 +102,8 @@ class Dataset:
     snapshot: Path | None = None
     reused: bool = False
     as_of: pd.Timestamp | None = None
+    #: what functions of the data computed once and keep (see :func:`engagement.measure.data_range`)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> ir.Table:
         if name not in self.tables:
