@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 
 from engagement import catalog
-from engagement.analysis.segments import shift_share  # here, not in _drivers: see below
 from engagement.catalog import VARIABLE_METRIC
 from engagement.present import format_delta, format_money, format_q, format_value, level_label
 
 __all__ = ["findings", "no_change_summary", "DEFAULT_TARGETS", "FINDING_COLUMNS"]
 
-# The statistics (shift_share's module) are imported with this module, not on first use: the report's runner
-# has each notebook's kernel import what the notebook imports before its turn, and they take 1.3 s to import.
+#: What this module imports on first use (the statistics: 1.3 s), so that importing it stays light for what
+#: does not need them (the planning notebook, the report's runner); the report has a notebook's kernel import
+#: these ahead of the notebook's turn when the notebook imports this module (:func:`engagement.report._warm_up`).
+__warm_up__ = ("engagement.analysis.segments",)
 
 #: Default targets where a published benchmark gives one (catalogue sources); pass your own.
 DEFAULT_TARGETS: dict[str, float] = {"email_open_rate": 0.21, "email_click_rate": 0.026,
@@ -460,6 +461,8 @@ DRIVER_EXCESS = 0.2
 def _drivers(table: pd.DataFrame, r: Any) -> str:
     """Where an overall change of a share or a mean comes from (shift-share by each segment column): the segment
     value whose part of the change most exceeds its part of the base, with its rate and mix parts."""
+    from engagement.analysis.segments import shift_share
+
     if not len(table) or r.effect == 0 or "segment" not in table.columns:
         return ""
     against = "previous" if r.kind == "change_vs_previous" else "year_ago"
