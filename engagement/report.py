@@ -524,9 +524,9 @@ def _run_notebooks(paths: list[Path], declared: dict[Path, set[str]], values: di
 KERNELS_AHEAD = 2
 
 
-#: What the page after the last notebook needs (the executive summary reads the findings, whose module imports the
-#: statistics: 1.3 s; nbconvert 0.5 s), imported by the runner while notebook ``PAGE_IMPORTS_AT`` runs (the third:
-#: the first two are short, and their kernels are still importing their own modules then)
+#: What the page after the last notebook needs (the executive summary's modules; nbconvert, 0.5 s), imported by the
+#: runner while notebook ``PAGE_IMPORTS_AT`` runs (the third: the first two are short, and their kernels are still
+#: importing their own modules then) rather than after the last
 PAGE_IMPORTS = ("engagement.plan.summary", "nbconvert")
 PAGE_IMPORTS_AT = 2
 
@@ -535,10 +535,9 @@ def _import_quietly(modules: tuple[str, ...]) -> None:
     """Import ``modules`` ahead of their use; one that fails is imported (and fails) again where it is used."""
     import importlib
 
+    _skip_iri_checker()
     for m in modules:
         try:
-            if m == "nbconvert":
-                _skip_iri_checker()
             importlib.import_module(m)
         except Exception:
             pass
