@@ -528,7 +528,5 @@ CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "
                      "clv": "clv", "product_usage_rate": "active_days", "stickiness": "active_days",
                      "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
 #: and back: the metric a customer-level variable speaks for (its first metric above)
-VARIABLE_METRIC: dict[str, str] = {}
-for _metric, _variable in CUSTOMER_VARIABLE.items():
-    VARIABLE_METRIC.setdefault(_variable, _metric)
+VARIABLE_METRIC: dict[str, str] = {v: m for m, v in reversed(CUSTOMER_VARIABLE.items())}
 

@@ -38,18 +38,26 @@ from engagement.measure._engine import ts as _ts
 from engagement.measure.periods import Period
 from engagement.measure.sessions import sessions
 
-__all__ = ["FACT_SOURCES", "FLAGS", "FLAG_COLUMNS", "CustomerFacts", "customer_facts", "segment_sums", "ticket_medians", "social_totals",
-           "spend_by_channel", "calendar_weeks"]
+__all__ = ["FACT_SOURCES", "FLAGS", "FLAG_COLUMNS", "CustomerFacts", "customer_facts", "segment_sums",
+           "ticket_medians", "social_totals", "spend_by_channel", "calendar_weeks"]
 
 
 #: the subscription flags of each customer in a period (0/1), summed per segment under these names
 FLAGS = ("at_start", "new", "lost", "at_end", "retained", "active", "new_lost")
-#: their columns beside the customers' own (``__new``: a customer attribute may well be called ``active``)
-FLAG_COLUMNS = tuple(f"__{f}" for f in FLAGS)
+
+
+def _flag_column(name: str) -> str:
+    """The column of flag ``name`` beside the customers' own (``__new``: a customer attribute may well be called
+    ``active``)."""
+    return f"__{name}"
+
+
+#: the flags' columns
+FLAG_COLUMNS = tuple(_flag_column(f) for f in FLAGS)
 
 
 def _flag(t: ir.Table, name: str) -> ir.Value:
-    return t[f"__{name}"]
+    return t[_flag_column(name)]
 
 
 def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
@@ -65,7 +73,7 @@ def _customer_flags(ds: Dataset, period: Period) -> ir.Table:
     at_end = cancelled.isnull() | (cancelled >= e)
     flags = {"at_start": at_start, "new": new, "lost": lost, "at_end": at_end, "retained": at_start & ~lost,
              "active": at_start | new, "new_lost": new & cancelled.notnull() & (cancelled < e)}
-    return c.mutate(**{f"__{name}": _i(flag) for name, flag in flags.items()})
+    return c.mutate(**{_flag_column(name): _i(flag) for name, flag in flags.items()})
 
 
 def _orders(ds: Dataset, period: Period, inactivity_days: int) -> ir.Table:
@@ -508,19 +516,19 @@ def _ticket_sums(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
     """
     keys = _segment_keys(segments)
     metrics = {"first_response_time": "f", "resolution_time": "r"}
-    exact = EXACT  # sums of sums stay exact until the last cast
+    # totals, and sums of products, as decimals: sums of sums stay exact until the last cast
     per = tickets.group_by(["customer_id", *keys]).aggregate(**{
         name: agg for m, k in metrics.items()
-        for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"t_{k}", tickets[m].cast(exact).sum()),
+        for name, agg in ((f"y_{k}", _xsum(tickets[m])), (f"t_{k}", tickets[m].cast(EXACT).sum()),
                           (f"x_{k}", tickets[m].count()), (f"m_{k}", _i(tickets[m].isnull()).sum()))})
     cells = (per.group_by(keys) if keys else per).aggregate(**{
         name: agg for k in metrics.values()
         for name, agg in ((f"n_{k}", per[f"x_{k}"].sum()), (f"n_missing_{k}", per[f"m_{k}"].sum()),
                           (f"total_{k}", per[f"t_{k}"].sum()),
                           (f"clusters_{k}", _i(per[f"x_{k}"] > 0).sum()),
-                          (f"c_yy_{k}", (per[f"y_{k}"] * per[f"y_{k}"]).cast(exact).sum()),
+                          (f"c_yy_{k}", (per[f"y_{k}"] * per[f"y_{k}"]).cast(EXACT).sum()),
                           (f"c_xx_{k}", (per[f"x_{k}"] * per[f"x_{k}"]).sum()),
-                          (f"c_xy_{k}", (per[f"x_{k}"] * per[f"y_{k}"]).cast(exact).sum()))})
+                          (f"c_xy_{k}", (per[f"x_{k}"] * per[f"y_{k}"]).cast(EXACT).sum()))})
     x, by = _each_segment(cells, segments)
     exact_sums = ("total", "c_yy", "c_xy")
     wide = x.group_by(**by).aggregate(**{
