@@ -268,7 +268,8 @@ def plot_grid(
     :func:`plot_trend` of the ``all`` segment from a
     :func:`~engagement.measure.measure_series` table, with ``forecasts``
     (``metric, period, value, ci_low, ci_high``) drawn dashed. Metrics without
-    data are left out.
+    data are left out, and so are those measured over nobody (``n = 0``: no
+    value): an empty panel would look like a chart of nothing.
 
     Examples
     --------
@@ -280,10 +281,13 @@ def plot_grid(
     >>> fig = plot_grid(t, metrics=["nps", "aov", "ces"])
     >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
     ['Net Promoter Score', 'Average order value (ATV)']
+    >>> nobody = t.assign(value=[35.0, float("nan")], ci_low=[30.0, float("nan")], ci_high=[40.0, float("nan")])
+    >>> [ax.get_title() for ax in plot_grid(nobody, metrics=["nps", "aov"]).axes if ax.get_visible()]
+    ['Net Promoter Score']
     """
     if kind not in ("comparison", "trend"):
         raise ValueError(f"`kind` must be 'comparison' or 'trend', got {kind!r}.")
-    ok = data[data.status == "ok"]
+    ok = data[(data.status == "ok") & data.value.notna()]
     if kind == "comparison":
         shown = [m for m in metrics if ((ok.metric == m) & (ok.segment == segment)).any()]
     else:
