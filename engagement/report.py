@@ -23,6 +23,7 @@ existing report is only replaced with ``force=True``.
 from __future__ import annotations
 
 import json
+import queue
 import re
 import shutil
 import sys
@@ -223,11 +224,14 @@ class _Kernel:
 
         self.log = log
         self.km = _logged_kernel(log)(kernel_name=KERNEL)
+        self.warmed = threading.Event()
         # what nbclient passes when it starts a kernel itself: no IPython history file in the report folder
         run_sync(self.km.start_kernel)(extra_arguments=[*QUIET_KERNEL, "--HistoryManager.hist_file=:memory:"],
                                        cwd=str(cwd))
         if imports:
             threading.Thread(target=self._warm, args=(imports,), daemon=True).start()
+        else:
+            self.warmed.set()
 
     @classmethod
     def of(cls, nb: Path, staging: Path) -> _Kernel:
@@ -235,7 +239,12 @@ class _Kernel:
         return cls(_kernel_log(staging, nb), staging, notebook_imports(nb))
 
     def _warm(self, imports: list[str]) -> None:
-        """Import ``imports`` in the kernel once it is ready (a request sent before then can hang ipykernel 7)."""
+        """Import ``imports`` in the kernel once it is ready (a request sent before then can hang ipykernel 7).
+
+        The notebook's cells must come after the imports, not race them, so ``warmed`` is set once the kernel has
+        taken the request (it says it is busy with it): requests sent later queue behind it. Until then the
+        client stays open, since its sockets close without lingering and would drop a request still queued.
+        """
         from jupyter_client.blocking import BlockingKernelClient
 
         kc = BlockingKernelClient()
@@ -243,11 +252,19 @@ class _Kernel:
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=60)
-            kc.execute(_warm_up(imports), silent=True, store_history=False)
+            msg_id = kc.execute(_warm_up(imports), silent=True, store_history=False)
+            while kc.is_alive():  # the heartbeat: a kernel that dies first is the notebook's to report
+                try:
+                    msg = kc.get_iopub_msg(timeout=1)
+                except queue.Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                    break
         except RuntimeError:  # the kernel did not come up: the notebook's run says so
             pass
         finally:
             kc.stop_channels()
+            self.warmed.set()
 
     def close(self) -> None:
         """Shut the kernel down (it may have died already) and close every client's channels."""
@@ -576,6 +593,7 @@ def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str
         target_nb = staging / nb.name
         current = ahead.pop(0)
         try:
+            current.warmed.wait()  # until its kernel has taken the imports: the cells queue behind them
             pm.execute_notebook(str(nb), str(target_nb), parameters={k: values[k] for k in sorted(declared[nb])},
                                 kernel_name=KERNEL, cwd=str(staging), progress_bar=False, log_output=False,
                                 km=current.km,
