@@ -529,4 +529,3 @@ CUSTOMER_VARIABLE = {"nps": "nps", "csat": "csat", "aov": "aov", "churn_rate": "
                      "engagement_rate": "active_days", "purchase_frequency": "orders", "revenue": "spend"}
 #: and back: the metric a customer-level variable speaks for (its first metric above)
 VARIABLE_METRIC: dict[str, str] = {v: m for m, v in reversed(CUSTOMER_VARIABLE.items())}
-

@@ -22,6 +22,7 @@ existing report is only replaced with ``force=True``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import re
@@ -76,20 +77,11 @@ def _skip_iri_checker() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "cannot be imported"
 
 
-def _papermill() -> Any:
-    """papermill, imported without jsonschema's IRI checker (:func:`_skip_iri_checker`)."""
+def _imported(name: str) -> Any:
+    """Module ``name`` (papermill, nbformat, ...), imported without jsonschema's IRI checker
+    (:func:`_skip_iri_checker`)."""
     _skip_iri_checker()
-    import papermill
-
-    return papermill
-
-
-def _nbformat() -> Any:
-    """nbformat, imported without jsonschema's IRI checker (:func:`_skip_iri_checker`)."""
-    _skip_iri_checker()
-    import nbformat
-
-    return nbformat
+    return importlib.import_module(name)
 
 
 def _declared(paths: list[Path]) -> dict[Path, set[str]]:
@@ -99,8 +91,8 @@ def _declared(paths: list[Path]) -> dict[Path, set[str]]:
     whose comment holds an ``=``; the runner would then silently not pass that
     parameter. Every assignment of the cell must be seen.
     """
-    nbformat = _nbformat()
-    pm = _papermill()
+    nbformat = _imported("nbformat")
+    pm = _imported("papermill")
 
     out = {}
     for p in paths:
@@ -301,7 +293,7 @@ def _cell_progress(step: str, total: int) -> Any:
 
 def _cell_count(path: Path) -> int:
     """Cells papermill will run: the notebook's own plus the injected parameters cell."""
-    return len(_nbformat().read(path, as_version=4).cells) + 1
+    return len(_imported("nbformat").read(path, as_version=4).cells) + 1
 
 
 def _say(progress: bool, text: str) -> None:
@@ -312,7 +304,7 @@ def _say(progress: bool, text: str) -> None:
 def _merge_html(executed: list[Path], target: Path, title: str, summary: str = "") -> None:
     """One self-contained HTML page of all notebooks: the executive summary first, then a TOC, no code, images
     embedded, no CDN."""
-    nbformat = _nbformat()
+    nbformat = _imported("nbformat")
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -550,12 +542,9 @@ PAGE_IMPORTS_AT = 2
 
 def _import_quietly(modules: tuple[str, ...]) -> None:
     """Import ``modules`` ahead of their use; one that fails is imported (and fails) again where it is used."""
-    import importlib
-
-    _skip_iri_checker()
     for m in modules:
         try:
-            importlib.import_module(m)
+            _imported(m)
         except Exception:
             pass
 
@@ -563,7 +552,7 @@ def _import_quietly(modules: tuple[str, ...]) -> None:
 def _execute(paths: list[Path], declared: dict[Path, set[str]], values: dict[str, Any], staging: Path,
              failed: Path, live: bool, progress: bool, closing: list[threading.Thread],
              started: list[_Kernel] | None = None) -> list[Path] | None:
-    pm = _papermill()
+    pm = _imported("papermill")
 
     executed = []
     ahead = list(started or [])  # the kernels of paths[i], paths[i + 1], ... already started, in order
@@ -739,7 +728,7 @@ def render_report(
 
 def refresh_notebooks(paths: list[Path] | None = None) -> int:
     """Re-execute the committed notebooks in place with their default parameters (for nbval)."""
-    pm = _papermill()
+    pm = _imported("papermill")
 
     for nb in paths or notebook_paths():
         print(f"refreshing {nb.name} ...", flush=True)
@@ -751,7 +740,7 @@ def refresh_notebooks(paths: list[Path] | None = None) -> int:
 
 def _strip_papermill_metadata(path: Path) -> None:
     """Drop run timestamps and durations papermill records, so committed notebooks stay stable."""
-    nbformat = _nbformat()
+    nbformat = _imported("nbformat")
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
