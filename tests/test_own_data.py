@@ -270,3 +270,23 @@ def test_a_customer_attribute_named_like_a_flag_is_still_the_customers_own():
     assert sorted(churn.index) == ["no", "yes"]
     assert (churn.loc["yes", "value"], churn.loc["yes", "n"]) == (0.5, 2)
     assert (churn.loc["no", "value"], churn.loc["no", "n"]) == (0.0, 2)
+
+
+def test_views_at_the_same_instant_stay_in_one_session():
+    """Two views of a visitor at the same second just after a gap: both open the new session, whichever order the
+    engine sorts them in (3,000 visitors, so that the engine's threads see many such ties)."""
+    from engagement.measure import sessions
+
+    times = DATES(["2024-03-01 10:00", "2024-03-01 10:40", "2024-03-01 10:40", "2024-03-01 10:45",
+                   "2024-03-01 12:00", "2024-03-01 12:00"])
+    n = 3000
+    pv = pd.DataFrame({"visitor_id": np.repeat([f"v{i}" for i in range(n)], len(times)),
+                       "customer_id": None, "page": np.tile(["/", "/a", "/b", "/c", "/d", "/e"], n),
+                       "viewed_at": np.tile(times, n)})  # different pages: an exact copy of a row is rejected
+    out = sessions(eg.load({"customers": _shop()["customers"], "pageviews": pv})["pageviews"]).to_pandas()
+    # by hand, per visitor: 10:00 alone; 10:40, 10:40 and 10:45 (5 minutes); 12:00 twice (0 seconds)
+    got = out.sort_values(["visitor_id", "session_start"])
+    assert len(got) == 3 * n
+    assert got.pageviews.tolist() == [1, 3, 2] * n
+    assert got.duration_s.tolist() == [0.0, 300.0, 0.0] * n
+

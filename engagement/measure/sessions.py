@@ -37,7 +37,10 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
     w = ibis.window(group_by=pv.visitor_id, order_by=[pv.viewed_at])
     gap = secs - secs.lag().over(w)
     starts = pv.mutate(_secs=secs, _conv=converted, _new=_i(gap.isnull() | (gap > timeout_minutes * 60)))
-    w2 = ibis.window(group_by=starts.visitor_id, order_by=[starts.viewed_at], rows=(None, 0))
+    # a session's number counts the starts up to each view and its peers (a RANGE frame): views at the same
+    # instant are numbered alike whichever order the two windows put them in (a ROWS frame could split them
+    # across a session boundary)
+    w2 = ibis.window(group_by=starts.visitor_id, order_by=[starts.viewed_at], range=(None, 0))
     numbered = starts.mutate(_sid=starts._new.sum().over(w2))
     return numbered.group_by(["visitor_id", "_sid"]).aggregate(
         customer_id=numbered.customer_id.max(),
