@@ -290,3 +290,7 @@ def test_views_at_the_same_instant_stay_in_one_session():
     assert got.pageviews.tolist() == [1, 3, 2] * n
     assert got.duration_s.tolist() == [0.0, 300.0, 0.0] * n
 
+
+def test_a_series_wholly_before_the_data_is_refused_with_the_datas_range():
+    with pytest.raises(ValueError, match=r"2022-11 to 2023-06 ends before the data starts \(2023-11-01\)"):
+        measure_series(_shop(), "2023-06", periods=8, segments=[])

@@ -302,7 +302,8 @@ def measure_series(
     trend charts and trend tests. Periods already measured in ``known`` (a
     :func:`measure` table with the same options) are taken from it. Periods
     that end before the data starts are absent (not zeros), so a short history
-    gives a shorter series.
+    gives a shorter series; a series that ends before the data starts is
+    refused.
     """
     ds = as_dataset(data)
     p = period if isinstance(period, Period) else parse_period(period, fiscal_start_month=fiscal_start_month)
@@ -321,4 +322,7 @@ def measure_series(
             continue
         t = measure(ds, p.shift(-k), segments=segments, compare=False, confidence=confidence, **options)
         frames.append(t.assign(period_role="series"))
+    if not frames:  # every period ends before the data starts: nothing to show, and most likely a wrong period
+        raise ValueError(f"The series of {periods} periods {p.shift(-(periods - 1)).label} to {p.label} ends before "
+                         f"the data starts ({first.date() if first is not None else 'no dated rows'}).")
     return pd.concat(frames, ignore_index=True)
