@@ -294,3 +294,40 @@ def test_views_at_the_same_instant_stay_in_one_session():
 def test_a_series_wholly_before_the_data_is_refused_with_the_datas_range():
     with pytest.raises(ValueError, match=r"2022-11 to 2023-06 ends before the data starts \(2023-11-01\)"):
         measure_series(_shop(), "2023-06", periods=8, segments=[])
+
+
+def test_a_period_without_support_tickets_has_its_times_with_nobody_in_them():
+    """Tickets begin in January: December's times are n = 0 and no value (without segments the engine's sums were
+    one row of nulls, and the series failed on it; with segments the times were missing from the table)."""
+    data = _shop()
+    data["support_tickets"] = pd.DataFrame({
+        "ticket_id": [1, 2], "customer_id": ["a", "b"], "opened_at": DATES(["2024-01-05", "2024-01-06"]),
+        "first_response_at": DATES(["2024-01-05 01:00", "2024-01-06 02:00"]), "resolved_at": DATES(["2024-01-07", None])})
+    times = ["first_response_time", "first_response_time_mean", "resolution_time", "resolution_time_mean"]
+    for segments in ([], ["tenure_band"]):
+        t = measure(data, "2023-12", segments=segments, compare=False)
+        empty = t[t.metric.isin(times)]
+        groups = 1 + len(segments)  # all, and the one tenure band of December's customers ("under 1 year")
+        assert len(empty) == 4 * groups and (empty.n == 0).all() and empty.value.isna().all(), segments
+    s = measure_series(data, "2024-01", periods=3, segments=[])
+    first = s[s.metric == "first_response_time"].set_index("period")
+    assert first.n.tolist() == [0, 0, 2]
+    # by hand: answered after one and two hours; resolved after two days, the other not yet
+    assert first.value["2024-01"] == 5400.0
+    resolved = s[(s.metric == "resolution_time") & (s.period == "2024-01")].iloc[0]
+    assert (resolved.value, resolved.n) == (172800.0, 1)
+
+
+def test_a_period_without_social_posts_has_the_social_metrics_with_nobody_in_them():
+    data = _shop()
+    data["social_posts"] = pd.DataFrame({
+        "post_id": [1, 2], "platform": ["x", "x"], "posted_at": DATES(["2024-01-05", "2024-01-20"]), "likes": [1, 2],
+        "comments": [0, 1], "shares": [0, 0], "reach": [100, 200], "impressions": [150, 300],
+        "followers": [1000, 1100]})
+    s = measure_series(data, "2024-01", periods=2, segments=[])
+    social = s[s.metric.isin(["social_engagement_rate", "follower_growth_rate"]) & (s.segment == "all")]
+    december, january = social[social.period == "2023-12"], social[social.period == "2024-01"].set_index("metric")
+    assert len(december) == 2 and (december.n == 0).all() and december.value.isna().all()
+    # by hand: (1 + 0 + 0 + 2 + 1 + 0) / (100 + 200); followers 1,000 to 1,100
+    assert january.value["social_engagement_rate"] == pytest.approx(4 / 300)
+    assert january.value["follower_growth_rate"] == pytest.approx(0.1)

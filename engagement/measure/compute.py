@@ -277,7 +277,8 @@ def _measure_one(ds: Dataset, per: Period, role: str, segments: list[str], *, co
         results += channel_results(sums, spend_by_channel(ds, per), confidence=conf,
                                    subscription="cancelled_at" in available["customers"])
     if ds.has("support_tickets"):
-        results += ticket_results(ticket_medians(ds, per, wide, segments, conf), confidence=conf)
+        results += ticket_results(ticket_medians(ds, per, wide, segments, conf), confidence=conf,
+                                  groups=zip(sums["segment"], sums["segment_value"], strict=True))
     if ds.has("social_posts"):
         results += platform_results(social_totals(ds, per), confidence=conf)
     for cached in (wide, *caches):

@@ -512,7 +512,8 @@ def _ticket_sums(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
     (``y`` a customer's total time, ``x`` their answered tickets); NaN where nobody has one. A customer is in
     one value of every segment, so all of these are summed per cell of segment values and rolled up, exactly
     (decimal sums): a group-by of each segment's copy of the tickets took 0.9 s of the 1.9 s of the support
-    times at a million customers, and a median over them another 0.3 s. Rows: the segment values with tickets.
+    times at a million customers, and a median over them another 0.3 s. Rows: the segment values with tickets
+    (none in a period without any).
     """
     keys = _segment_keys(segments)
     metrics = {"first_response_time": "f", "resolution_time": "r"}
@@ -538,6 +539,9 @@ def _ticket_sums(tickets: ir.Table, segments: list[str]) -> pd.DataFrame:
     long = pd.concat([
         wide[["segment", "segment_value"]].assign(metric=m, **{c: wide[f"{c}_{k}"] for c in columns})
         for m, k in metrics.items()], ignore_index=True)
+    # without segments the sums are one aggregate, which over no tickets is one row of nulls: no segment value
+    # with tickets, like a group-by over none
+    long = long[long["n"].notna()].reset_index(drop=True)
     nobody = long["clusters"] == 0  # no answered ticket: no clusters to speak of
     if nobody.any():
         moments = ["clusters", "c_yy", "c_xx", "c_xy"]
@@ -549,7 +553,8 @@ def social_totals(ds: Dataset, period: Period) -> pd.DataFrame:
     """Per platform and for ``all``: posts ``n``, the sums and cross-products of engagements ``y`` and reach ``x``,
     and followers at the first (``f0``) and last (``f1``) post of the period.
 
-    Columns ``segment, segment_value, n, sy, sx, syy, sxx, sxy, f0, f1``; no rows without posts.
+    Columns ``segment, segment_value, n, sy, sx, syy, sxx, sxy, f0, f1``; a platform without posts in the period
+    has no row, and without any post ``all`` has n = 0 (and no followers).
     """
     p = _window(ds["social_posts"], "posted_at", period)
     eng = _f(p.likes + p.comments + p.shares)
@@ -560,10 +565,11 @@ def social_totals(ds: Dataset, period: Period) -> pd.DataFrame:
     ).order_by("platform").to_pandas()
     cols = ["n", "sy", "sx", "syy", "sxx", "sxy", "f0", "f1"]
     out = per_platform.rename(columns={"platform": "segment_value"}).assign(segment="platform")
-    if len(per_platform):
-        total = per_platform[cols].sum().to_frame().T.assign(segment="all", segment_value="all")
-        out = pd.concat([out, total], ignore_index=True)
-    return out[["segment", "segment_value", *cols]]
+    total = per_platform[cols].sum().to_frame().T.assign(segment="all", segment_value="all")
+    if not len(per_platform):
+        total[["f0", "f1"]] = np.nan
+    return pd.concat([out, total], ignore_index=True)[["segment", "segment_value", *cols]] if len(out) else \
+        total[["segment", "segment_value", *cols]]
 
 
 def spend_by_channel(ds: Dataset, period: Period) -> pd.DataFrame:

@@ -120,8 +120,21 @@ def channel_results(sums: pd.DataFrame, spend: pd.DataFrame, *, confidence: floa
                         subscription)
 
 
-def ticket_results(medians: pd.DataFrame, *, confidence: float) -> Iterator[Result]:
-    """Median and mean first-response and resolution times from :func:`~engagement.measure.facts.ticket_medians`."""
+def ticket_results(medians: pd.DataFrame, *, confidence: float,
+                   groups: Iterable[tuple[str, str]] = ()) -> Iterator[Result]:
+    """Median and mean first-response and resolution times from :func:`~engagement.measure.facts.ticket_medians`.
+
+    ``groups``: the ``(segment, segment_value)`` pairs measured (``all`` and each segment's values); one whose
+    customers opened no ticket in the period has both times with n = 0 and no value, as every other metric of a
+    group with nobody in it (a period without tickets is then ``all`` with n = 0, not a missing metric).
+    """
+    known = set(zip(medians["segment"], medians["segment_value"], strict=True))
+    empty = [{"segment": seg, "segment_value": value, "metric": metric, "n": 0, "n_missing": 0, "total": 0.0,
+              "clusters": NAN, "c_yy": NAN, "c_xx": NAN, "c_xy": NAN, "median": NAN, "lo": NAN, "hi": NAN}
+             for seg, value in dict.fromkeys(groups) if (seg, value) not in known
+             for metric in ("first_response_time", "resolution_time")]
+    if empty:
+        medians = pd.concat([medians, pd.DataFrame(empty)], ignore_index=True) if len(medians) else pd.DataFrame(empty)
     for r in medians.itertuples(index=False):
         n = int(r.n)
         lo = float(r.lo) if n and not pd.isna(r.lo) else NAN
@@ -143,4 +156,9 @@ def platform_results(totals: pd.DataFrame, *, confidence: float) -> Iterator[Res
         yield r.segment, r.segment_value, ratio_from_moments(
             "social_engagement_rate", int(r.n), r.sy, r.sx, r.syy, r.sxx, r.sxy, confidence=confidence,
             unit="fraction", method=method)
-        yield r.segment, r.segment_value, M.follower_growth_rate(int(r.f0), int(r.f1))
+        if int(r.n):
+            yield r.segment, r.segment_value, M.follower_growth_rate(int(r.f0), int(r.f1))
+        else:  # no post in the period: no follower count to start or end from
+            yield r.segment, r.segment_value, MetricResult(
+                metric="follower_growth_rate", value=NAN, ci_low=NAN, ci_high=NAN, n=0,
+                method="(followers at end - at start) / at start", unit="fraction")
