@@ -331,3 +331,80 @@ def test_a_period_without_social_posts_has_the_social_metrics_with_nobody_in_the
     # by hand: (1 + 0 + 0 + 2 + 1 + 0) / (100 + 200); followers 1,000 to 1,100
     assert january.value["social_engagement_rate"] == pytest.approx(4 / 300)
     assert january.value["follower_growth_rate"] == pytest.approx(0.1)
+
+
+def _edges() -> dict[str, pd.DataFrame]:
+    """Months whose facts straddle their edges: a session across midnight of January's last day, a first week
+    that ends in February, an email delivered in January and opened in February, orders in several periods'
+    inactivity windows, a customer who signs up in March, a cancellation, markup in a plan's label."""
+    customers = pd.DataFrame({
+        "customer_id": list("abcdef"),
+        "signup_at": DATES(format="ISO8601", arg=["2023-11-01", "2023-11-20", "2023-12-15", "2024-01-30 22:00", "2024-02-10", "2024-03-05"]),
+        "plan": ["<b>basic</b>", "pro & co", "<b>basic</b>", None, "pro & co", "<b>basic</b>"],
+        "cancelled_at": DATES(format="ISO8601", arg=[None, "2024-02-20", None, None, None, None])})
+    orders = pd.DataFrame({
+        "order_id": range(8), "customer_id": list("aabcdeaf"),
+        "ordered_at": DATES(format="ISO8601", arg=["2023-11-05", "2024-01-31 23:59:59", "2023-12-01", "2024-02-01", "2024-02-02",
+                             "2024-03-01", "2024-03-31 12:00", "2024-03-06"]),
+        "revenue": [10.0, 20.5, 7.25, 30.0, 12.0, 8.0, 0.1, 44.0]})
+    events = pd.DataFrame({
+        "customer_id": list("ddddaab"), "event": "use",
+        "occurred_at": DATES(format="ISO8601", arg=["2024-01-30 23:00", "2024-02-01 08:00", "2024-02-02 09:00", "2024-02-06 10:00",
+                              "2024-01-31 23:30", "2024-02-01 00:30", "2024-03-15"])})
+    pageviews = pd.DataFrame({
+        "visitor_id": ["v1", "v1", "v1", "v2", "v2", "v3"], "customer_id": ["a", "a", "a", None, None, "d"],
+        "viewed_at": DATES(format="ISO8601", arg=["2024-01-31 23:50", "2024-02-01 00:10", "2024-02-01 00:20", "2024-02-29 23:59",
+                            "2024-03-01 00:05", "2024-03-10"]),
+        "page": ["/", "/a", "/b", "/", "/c", "/"]})
+    email_events = pd.DataFrame({
+        "campaign_id": ["c1", "c1", "c1", "c1", "c2", "c2", "c1"], "customer_id": list("aaabbca"),
+        "occurred_at": DATES(format="ISO8601", arg=["2024-01-28", "2024-02-02", "2024-02-02 00:01", "2024-01-28", "2024-02-15",
+                              "2024-02-15", "2024-03-03"]),
+        "event": ["delivered", "open", "click", "delivered", "delivered", "delivered", "click"]})
+    return {"customers": customers, "orders": orders, "events": events, "pageviews": pageviews,
+            "email_events": email_events}
+
+
+def test_periods_measured_together_are_each_as_measured_alone():
+    """The trend series and the comparisons measure their periods in one set of queries, each source joined to
+    the periods whose window holds its rows. Each period's figures must be those it has alone: on months whose
+    sessions, first weeks, emails and inactivity windows straddle their edges, with segments and without."""
+    ds = eg.load(_edges())
+    segments = ["plan", "tenure_band", "value_tier", "new_vs_returning"]
+    for segs in (segments, []):
+        series = measure_series(ds, "2024-03", periods=5, segments=segs, inactivity_days=30)
+        assert sorted(series.period.unique()) == ["2023-11", "2023-12", "2024-01", "2024-02", "2024-03"]
+        for label, got in series.groupby("period", sort=True):
+            alone = measure(ds, label, segments=segs, compare=False, inactivity_days=30)
+            pd.testing.assert_frame_equal(got.reset_index(drop=True), alone.assign(period_role="series"))
+    # the comparisons: each as measured alone, under its own role
+    t = measure(ds, "2024-02", segments=segments, inactivity_days=30)
+    for role, label in (("previous", "2024-01"), ("year_ago", "2023-02")):
+        alone = measure(ds, label, segments=segments, compare=False, inactivity_days=30) if role == "previous" else None
+        got = t[t.period_role == role].reset_index(drop=True)
+        if alone is None:  # before the data: no comparison
+            assert (got.status == "unavailable").all() and got.reason.str.startswith("no comparison").all()
+        else:
+            pd.testing.assert_frame_equal(got, alone.assign(period_role=role))
+    # and some of them by hand: January's session of visitor v1 starts at 23:50 and runs past midnight (3 views);
+    # d signed up on January 30th and used the product on three of its first seven days (30th, 1st, 2nd)
+    jan = series[(series.period == "2024-01") & (series.segment == "all")].set_index("metric")
+    assert jan.value["website_visits"] == 1 and jan.value["pages_per_session"] == 3
+    # c1 went to a and b in January; a opened it (in February): January's open rate is 1 of 2
+    assert (jan.numerator["email_open_rate"], jan.denominator["email_open_rate"]) == (1, 2)
+    feb = series[(series.period == "2024-02") & (series.segment == "all")].set_index("metric")
+    assert (feb.numerator["email_open_rate"], feb.denominator["email_open_rate"]) == (0, 2)
+
+
+def test_large_data_measures_its_periods_in_batches_with_the_same_figures(monkeypatch):
+    """Above BATCH_ROWS rows x periods the periods are measured a few at a time (memory, not compilation, is then
+    what counts): the figures are the same however many go together."""
+    import engagement.measure.compute as compute
+
+    ds = eg.load(_edges())
+    together = measure_series(ds, "2024-03", periods=5, segments=["plan"], inactivity_days=30)
+    rows = int(ds.report.rows_used.sum())
+    for size in (1, 2):
+        monkeypatch.setattr(compute, "BATCH_ROWS", size * rows)
+        pd.testing.assert_frame_equal(measure_series(ds, "2024-03", periods=5, segments=["plan"], inactivity_days=30),
+                                      together)

@@ -13,12 +13,10 @@ from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
 from engagement.data.load import Dataset
 from engagement.measure._engine import exact_sum as _xsum
-from engagement.measure._engine import left_join as _ljoin
-from engagement.measure._engine import ts as _ts
+from engagement.measure.facts import Periods
 from engagement.measure.periods import Period
 
 __all__ = ["DEFAULT_SEGMENTS", "DERIVED_SEGMENTS", "TENURE_BANDS", "crossed", "segment_columns", "segment_table",
@@ -53,8 +51,8 @@ def split_crossed(value: str) -> tuple[str, str]:
     return rest[:n], rest[n:]
 
 
-def segment_columns(ds: Dataset, period: Period, segments: Sequence[str], *, customers: ir.Table | None = None,
-                    keep: Sequence[str] = ()) -> ir.Table:
+def segment_columns(ds: Dataset, period: Period | Periods, segments: Sequence[str], *,
+                    customers: ir.Table | None = None, keep: Sequence[str] = ()) -> ir.Table:
     """Wide table ``customer_id, __seg0, __seg1, ...``: each customer's value of each segment, as text.
 
     One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
@@ -65,11 +63,16 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str], *, cus
     ``customers`` (default ``ds["customers"]``) may carry more columns of each
     customer, of which those named in ``keep`` are kept: the measurement's flags
     come with the segments from one read of the customers, not from a join.
+
+    Several periods (:class:`~engagement.measure.facts.Periods`): a row per customer and period, with the period's
+    index ``__p``; ``customers`` are then the periods' customers with their bounds (the facts' flags).
     """
-    c = ds["customers"] if customers is None else customers
-    c = c.filter(c.signup_at < _ts(period.end))
-    start = _ts(period.start)
-    year_before = _ts(period.start - pd.Timedelta(days=365))
+    P = period if isinstance(period, Periods) else Periods(period)
+    if customers is None:
+        c = P.within(ds["customers"], "signup_at", None, "__e")
+    else:
+        c = customers.filter(customers.signup_at < P.value(customers, "__e"))
+    start, year_before = P.value(c, "__s"), P.value(c, "__s_year")
     parts = {col: col.split("*") for col in segments}
     for col, names in parts.items():
         if len(names) > 2 or "" in names:
@@ -86,11 +89,11 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str], *, cus
         elif col == "value_tier":
             if not ds.has("orders"):
                 raise ValueError("Segment 'value_tier' needs the orders table, which the dataset does not have.")
-            o = ds["orders"]
-            o = o.filter((o.ordered_at >= year_before) & (o.ordered_at < start))
-            spend = o.group_by("customer_id").aggregate(spend=_xsum(o.revenue))
+            o = P.within(ds["orders"], "ordered_at", "__s_year", "__s")
+            spend = o.group_by(["customer_id", *P.key]).aggregate(spend=_xsum(o.revenue))
             spend = spend.filter(spend.spend > 0)
-            tiers = spend.select("customer_id", __tier=ibis.ntile(3).over(order_by=[spend.spend, spend.customer_id]))
+            tiers = spend.select("customer_id", *P.key, __tier=ibis.ntile(3).over(
+                group_by=[spend[k] for k in P.key], order_by=[spend.spend, spend.customer_id]))
             values[col] = None  # filled after the join below
         elif col in c.columns:
             values[col] = c[col].cast("string").fill_null("(missing)")
@@ -100,10 +103,10 @@ def segment_columns(ds: Dataset, period: Period, segments: Sequence[str], *, cus
                 f"{list(c.columns)}, derived: {list(DERIVED_SEGMENTS)}."
             )
     inner = {col: f"__base{i}" for i, col in enumerate(bases)}
-    keep = list(keep)
+    keep = [*P.key, *keep]
     table = c.select("customer_id", *keep, **{inner[k]: v for k, v in values.items() if v is not None})
     if tiers is not None:
-        joined = _ljoin(table, tiers)
+        joined = table.left_join(tiers, ["customer_id", *P.key])
         label = ibis.cases((joined.__tier == 0, "low"), (joined.__tier == 1, "mid"), (joined.__tier == 2, "high"),
                            else_="none")
         table = joined.select("customer_id", *keep, *[joined[inner[k]] for k, v in values.items() if v is not None],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ibis
 import ibis.expr.types as ir
 
@@ -11,12 +13,13 @@ from engagement.measure._engine import flag as _i
 __all__ = ["sessions"]
 
 
-def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
+def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0, by: Sequence[str] = ()) -> ir.Table:
     """Sessionise pageviews: a visitor's views with no gap above ``timeout_minutes``.
 
     Returns one row per session: ``visitor_id, customer_id, session_start,
     pageviews, duration_s`` (first to last view) and ``converted``. The session
-    belongs to the period of its first view.
+    belongs to the period of its first view. ``by``: more columns that part a visitor's views (each period's
+    views of several measured together), kept in the output.
 
     Examples
     --------
@@ -34,15 +37,17 @@ def sessions(pageviews: ir.Table, *, timeout_minutes: float = 30.0) -> ir.Table:
         pv = pv.mutate(customer_id=ibis.null("string"))
     converted = pv.converted.fill_null(False) if "converted" in pv.columns else ibis.literal(False)
     secs = pv.viewed_at.epoch_seconds()
-    w = ibis.window(group_by=pv.visitor_id, order_by=[pv.viewed_at])
+    by = list(by)
+    w = ibis.window(group_by=[pv.visitor_id, *[pv[c] for c in by]], order_by=[pv.viewed_at])
     gap = secs - secs.lag().over(w)
     starts = pv.mutate(_secs=secs, _conv=converted, _new=_i(gap.isnull() | (gap > timeout_minutes * 60)))
     # a session's number counts the starts up to each view and its peers (a RANGE frame): views at the same
     # instant are numbered alike whichever order the two windows put them in (a ROWS frame could split them
     # across a session boundary)
-    w2 = ibis.window(group_by=starts.visitor_id, order_by=[starts.viewed_at], range=(None, 0))
+    w2 = ibis.window(group_by=[starts.visitor_id, *[starts[c] for c in by]], order_by=[starts.viewed_at],
+                     range=(None, 0))
     numbered = starts.mutate(_sid=starts._new.sum().over(w2))
-    return numbered.group_by(["visitor_id", "_sid"]).aggregate(
+    return numbered.group_by(["visitor_id", "_sid", *by]).aggregate(
         customer_id=numbered.customer_id.max(),
         session_start=numbered.viewed_at.min(),
         pageviews=numbered.count(),
