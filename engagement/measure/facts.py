@@ -15,6 +15,9 @@ customer facts: :func:`ticket_medians`, :func:`social_totals` and
 
 Which table feeds which facts is :data:`FACT_SOURCES`; the metric declarations
 (:mod:`engagement.measure.declarations`) say which facts each metric sums.
+
+Several periods (a trend series, a period and its comparisons) are one set of
+queries (:class:`Periods`): every fact then carries the period's index ``__p``.
 """
 
 from __future__ import annotations
