@@ -59,9 +59,9 @@ _ACTIVITY = (("events", "occurred_at"), ("orders", "ordered_at"), ("pageviews", 
 BUSINESS_MODELS = ("auto", "subscription", "non_contractual")
 #: periods (a trend series, the comparisons) are measured together while their number times the data's rows stays
 #: below this. Below it, Ibis building and compiling each period's twenty queries is most of a period's time (on
-#: the demo data eight quarters took 6.6 s one by one, 1.5 s together); far above it the engine's work is, and more
-#: periods at once only take more memory (a million customers' 80M rows, three quarters: 38 s together as one by
-#: one, with 2.2 GB instead of 1.1 GB)
+#: the demo data eight quarters took 6.6-10.3 s one by one, 1.8-2.8 s together); far above it the engine's work
+#: is, and more periods at once only take more memory (a million customers' 80M rows, three quarters: 38 s
+#: together as one by one, with 2.2 GB instead of 1.1 GB)
 BATCH_ROWS = 20_000_000
 
 
