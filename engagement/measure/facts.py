@@ -107,7 +107,8 @@ class Periods:
             return t.filter(held(t, lambda name: _literal(self.values[name].iloc[0])))
         # the span of all the windows first, as literals: the scan skips what no period reads
         t = t.filter(held(t, lambda name: _literal(self.values[name].max() if name == hi else self.values[name].min())))
-        t = t.mutate(__p=ibis.literal(list(range(len(self))), type="array<int32>").unnest())  # INT: as Spark reads it back
+        # INT, as Spark reads it back from a cache
+        t = t.mutate(__p=ibis.literal(list(range(len(self))), type="array<int32>").unnest())
         return t.filter(held(t, lambda name: self.value(t, name)))
 
     def value(self, t: ir.Table, name: str) -> ir.Value:
@@ -240,7 +241,8 @@ def _first_week(ds: Dataset, P: Periods, as_of: pd.Timestamp, daily: ir.Table) -
     new = P.within(ds["customers"], "signup_at", "__s", "__e")
     day0 = new.signup_at.truncate("D")
     new = new.select("customer_id", *P.key, day0=day0, complete=_i(day0 + ibis.interval(days=7) <= _ts(as_of)))
-    on = (new.customer_id == daily.customer_id) & (daily.day >= new.day0) & (daily.day < new.day0 + ibis.interval(days=7))
+    on = ((new.customer_id == daily.customer_id) & (daily.day >= new.day0)
+          & (daily.day < new.day0 + ibis.interval(days=7)))
     j = new.left_join(daily, on & (new.__p == daily.__p) if P.key else on)
     return j.group_by(customer_id=new.customer_id, **{k: new[k] for k in P.key}).aggregate(
         fw_complete=j.complete.max(), fw_days=j.day.count(),  # customer-days are distinct already
