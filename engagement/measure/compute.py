@@ -299,8 +299,6 @@ def _measure_batch(ds: Dataset, measured: list[tuple[str, Period]], segments: li
     # each customer's segment values and flags: every source's sums and the support times read it
     wide = segment_columns(ds, P, segments, customers=facts.flags, keep=FLAG_COLUMNS).cache()
     sums = segment_sums(wide, facts, segments, fw_min)
-    if "__p" not in sums.columns:
-        sums.insert(0, "__p", 0)
     anonymous, caches = facts.anonymous, facts.caches
     if anonymous is not None:  # the anonymous visitors' sessions count for all customers
         sums_of = {c: _xsum(anonymous[c]) for c in anonymous.columns if c not in ("customer_id", *P.key)}

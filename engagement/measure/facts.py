@@ -100,22 +100,24 @@ class Periods:
     def within(self, t: ir.Table, col: str, lo: str | None, hi: str) -> ir.Table:
         """The rows of ``t`` with ``lo <= t[col] < hi`` of a period (``lo`` None: no lower bound), once for each
         such period, with its index ``__p`` when there are several."""
-        def held(x: ir.Table, bound: Any) -> ir.BooleanValue:
-            cond = x[col] < bound(hi)
-            return cond & (x[col] >= bound(lo)) if lo else cond
-        if not self.key:
-            return t.filter(held(t, lambda name: _literal(self.values[name].iloc[0])))
-        # the span of all the windows first, as literals: the scan skips what no period reads
-        t = t.filter(held(t, lambda name: _literal(self.values[name].max() if name == hi else self.values[name].min())))
-        # INT, as Spark reads it back from a cache
-        t = t.mutate(__p=ibis.literal(list(range(len(self))), type="array<int32>").unnest())
-        return t.filter(held(t, lambda name: self.value(t, name)))
+        if self.key:
+            # the span of all the windows first, as literals: the scan skips what no period reads
+            first = _literal(self.values[lo].min()) if lo else None
+            t = t.filter(_inside(t[col], first, _literal(self.values[hi].max())))
+            # INT, as Spark reads it back from a cache
+            t = t.mutate(__p=ibis.literal(list(range(len(self))), type="array<int32>").unnest())
+        return t.filter(_inside(t[col], self.value(t, lo) if lo else None, self.value(t, hi)))
 
     def value(self, t: ir.Table, name: str) -> ir.Value:
         """A value of each row's period (``t`` has ``__p`` when there are several): a literal for one period."""
         if not self.key:
             return _literal(self.values[name].iloc[0])
         return ibis.cases(*[(t["__p"] == i, _literal(v)) for i, v in enumerate(self.values[name])])
+
+
+def _inside(x: ir.Value, lo: ir.Value | None, hi: ir.Value) -> ir.BooleanValue:
+    """``lo <= x < hi`` (``lo`` None: ``x < hi``)."""
+    return (x < hi) & (x >= lo) if lo is not None else x < hi
 
 
 def _literal(v: Any) -> ir.Value:
@@ -376,10 +378,13 @@ class CustomerFacts(NamedTuple):
     anonymous: ir.Table | None
     #: tables cached in the engine, to release when the period is measured
     caches: list[ir.Table]
-    #: the period's index among the keys (``["__p"]``) when several periods are measured together, else empty
-    key: list[str]
-    #: how many periods
+    #: how many periods are measured together
     periods: int
+
+    @property
+    def key(self) -> list[str]:
+        """The period's index among the keys (``["__p"]``) when several periods are measured together, else empty."""
+        return ["__p"] if self.periods > 1 else []
 
 
 def customer_facts(
@@ -421,7 +426,7 @@ def customer_facts(
         anonymous = web.anti_join(flags.select(*who), who)
         parts["web"] = web.filter(web.customer_id.notnull())
         active.append(parts["web"].select(*who))  # every row has a session
-    return CustomerFacts(flags, parts, ibis.union(*active) if active else None, anonymous, caches, P.key, len(P))
+    return CustomerFacts(flags, parts, ibis.union(*active) if active else None, anonymous, caches, len(P))
 
 
 def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_min: int) -> pd.DataFrame:
@@ -435,8 +440,9 @@ def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_m
     customer before summing (a chain of left joins carrying all the facts of a million customers) took 8-9 s of
     a quarter's 18 s at a million customers, against about 5 s this way.
 
-    With several periods (``facts.key`` is ``["__p"]``) each period's cells are its own, and the rows carry the
-    period's index ``__p``.
+    With several periods (``facts.key`` is ``["__p"]``) each period's cells are its own. The rows carry the
+    period's index ``__p`` (0 for one period), as :func:`ticket_medians`, :func:`social_totals` and
+    :func:`spend_by_channel` do.
     """
     pk, seg = facts.key, _segment_keys(segments)
     keys = [*pk, *seg]
@@ -481,7 +487,8 @@ def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_m
     out = out.fillna(0).astype(kinds)
     if facts.active is None:
         out["engaged"] = 0
-    return out.sort_index().reset_index()
+    out = out.sort_index().reset_index()
+    return out if pk else out.assign(__p=0)
 
 
 def _rolled_up(cells: pd.DataFrame, keys: list[str], segments: list[str], sums: list[str],
