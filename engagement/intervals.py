@@ -45,11 +45,34 @@ from engagement._validate import (
     numeric_values,
 )
 
-__all__ = ["NAN", "wilson_interval", "t_interval", "median_interval", "ratio_interval", "proportion_result",
-           "ratio_of_totals", "mean_result", "mean_from_moments", "ratio_from_moments", "median_rank_bounds",
+__all__ = ["NAN", "NONNEGATIVE", "within", "wilson_interval", "t_interval", "median_interval", "ratio_interval",
+           "proportion_result", "ratio_of_totals", "mean_result", "mean_from_moments", "ratio_from_moments", "median_rank_bounds",
            "se_from_interval", "bootstrap_interval"]
 
 NAN = float("nan")
+
+#: what a duration, an amount or a count per unit can be: nothing below 0
+NONNEGATIVE = (0.0, math.inf)
+
+
+def within(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    """An interval cut to ``bounds``, the values the quantity can take (NaN bounds stay NaN).
+
+    A symmetric interval around a small sample's mean can reach values nobody can have: a mean response time of
+    two customers from -17,000 s, a mean rating on 1-5 up to 5.6. No value outside ``bounds`` is possible, so
+    cutting them off loses no coverage: the interval says only what the data can support.
+
+    Examples
+    --------
+    >>> within(-17471.0, 52000.0, NONNEGATIVE)
+    (0.0, 52000.0)
+    >>> within(3.9, 5.6, (1, 5))
+    (3.9, 5.0)
+    """
+    if bounds is None:
+        return low, high
+    lo, hi = float(bounds[0]), float(bounds[1])
+    return (low if math.isnan(low) else min(max(low, lo), hi)), (high if math.isnan(high) else max(min(high, hi), lo))
 
 
 def se_from_interval(low: float, high: float, confidence: float) -> float:
@@ -196,8 +219,10 @@ def mean_result(
     method_prefix: str = "",
     clean: tuple[np.ndarray, int] | None = None,
     details: dict[str, Any] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> MetricResult:
-    """Mean or median of observations with a t, order-statistic or bootstrap interval."""
+    """Mean or median of observations with a t, order-statistic or bootstrap interval; ``bounds``: the values an
+    observation can take, where the interval is cut (:func:`within`)."""
     from scipy import stats
     confidence = check_confidence(confidence)
     check_argument("statistic", ["mean", "median"], statistic)
@@ -228,6 +253,7 @@ def mean_result(
         extra.setdefault("mean", float(np.mean(x)))
     if method_prefix:
         how = f"{method_prefix}; {how}"
+    low, high = within(low, high, bounds)
     return MetricResult(
         metric=metric,
         value=value,
@@ -279,11 +305,12 @@ def mean_from_moments(
     unit: str,
     method: str,
     n_missing: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> MetricResult:
     """Mean with a t interval from ``n``, sum and sum of squares (what an engine returns).
 
     Identical to :func:`mean_result` on the raw values (up to rounding), without
-    moving them out of the engine.
+    moving them out of the engine; ``bounds`` as there.
     """
     from scipy import stats
     confidence = check_confidence(confidence)
@@ -301,7 +328,7 @@ def mean_from_moments(
             low = high = mean
         else:
             half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sem
-            low, high = mean - half, mean + half
+            low, high = within(mean - half, mean + half, bounds)
     return MetricResult(metric=metric, value=mean, ci_low=low, ci_high=high, n=n, n_missing=n_missing,
                         method=method + ", t interval", numerator=total, denominator=n, confidence=confidence,
                         unit=unit, se=sem)
@@ -319,11 +346,23 @@ def ratio_from_moments(
     confidence: float,
     unit: str,
     method: str,
+    bounds: tuple[float, float] | None = None,
 ) -> MetricResult:
     """Pooled ratio sum(y)/sum(x) over ``n`` units with the ratio-estimator interval.
 
     Uses ``sum((y - R x)^2) = Syy - 2 R Sxy + R^2 Sxx``, so it equals
-    :func:`ratio_interval` on the raw units.
+    :func:`ratio_interval` on the raw units. ``bounds``: the values the ratio can take (a mean time:
+    :data:`NONNEGATIVE`; a mean rating on 1-5: ``(1, 5)``); the interval is cut there (:func:`within`).
+
+    Examples
+    --------
+    Two customers' support times, one ticket of 100 s and one of 20,000 s: the t interval on one degree of
+    freedom would start far below zero, and no mean time can.
+
+    >>> r = ratio_from_moments("t", 2, 20100.0, 2.0, 100.0**2 + 20000.0**2, 2.0, 20100.0, confidence=0.95,
+    ...                        unit="seconds", method="mean", bounds=NONNEGATIVE)
+    >>> r.value, r.ci_low, round(r.ci_high)
+    (10050.0, 0.0, 136477)
     """
     from scipy import stats
     confidence = check_confidence(confidence)
@@ -338,7 +377,7 @@ def ratio_from_moments(
         var = ss / (n * (n - 1) * (sum_x / n) ** 2)
         se = math.sqrt(var)
         half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * se
-        low, high = ratio - half, ratio + half
+        low, high = within(ratio - half, ratio + half, bounds)
     return MetricResult(metric=metric, value=ratio, ci_low=low, ci_high=high, n=n,
                         method=method + ", ratio-estimator interval", numerator=sum_y, denominator=sum_x,
                         confidence=confidence, unit=unit, se=se)

@@ -258,6 +258,46 @@ def test_support_times_of_a_segment_whose_tickets_are_all_unanswered_are_unavail
     assert frt.loc["all", "value"] == 2.5 * 3600 and frt.loc["all", "n"] == 2
 
 
+def test_a_mean_of_two_customers_has_no_interval_below_what_anyone_can_have():
+    """Two customers: one ticket answered after 100 s, one after 20,000 s; their CSAT answers 5 and 4, 5, 5.
+
+    Worked by hand (the clustered ratio estimator, t on one degree of freedom, 12.706): the mean response time is
+    10,050 s with standard error 9,950 s, so the symmetric interval would run from -116,377 s; no mean time is
+    below 0. The CSAT mean is 19 / 4 = 4.75 (customer totals 5 over 1 answer and 14 over 3): residuals
+    5 - 4.75 = 0.25 and 14 - 14.25 = -0.25, variance 0.125 / (2 * 1 * 2^2), standard error 0.125, so the symmetric
+    interval would end at 4.75 + 12.706 * 0.125 = 6.34, above the scale's 5. Both are cut where the values end;
+    the estimates and standard errors stay as they are."""
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "signup_at": DATES(["2024-01-01"] * 2)})
+    opened = pd.Timestamp("2024-10-10")
+    tickets = pd.DataFrame({"ticket_id": [1, 2], "customer_id": ["a", "b"], "opened_at": [opened] * 2,
+                            "first_response_at": [opened + pd.Timedelta(seconds=100),
+                                                  opened + pd.Timedelta(seconds=20_000)]})
+    tickets["resolved_at"] = tickets["first_response_at"]
+    answers = pd.DataFrame({"customer_id": ["a", "b", "b", "b"],
+                            "responded_at": [opened + pd.Timedelta(days=d) for d in range(4)],
+                            "survey": ["csat"] * 4, "score": [5.0, 4.0, 5.0, 5.0]})
+    table = measure(eg.load({"customers": customers, "support_tickets": tickets, "survey_responses": answers}),
+                    "2024Q4", segments=[], compare=False)
+    frt = _row(table, "first_response_time_mean")
+    assert frt.value == pytest.approx(10_050) and frt.se == pytest.approx(9_950)
+    assert frt.ci_low == 0 and frt.ci_high == pytest.approx(10_050 + 12.7062047 * 9_950)
+    csat = _row(table, "csat_mean")
+    assert csat.value == pytest.approx(4.75) and csat.se == pytest.approx(0.125)
+    assert csat.ci_high == 5 and csat.ci_low == pytest.approx(4.75 - 12.7062047 * 0.125)
+
+
+def test_metric_functions_keep_their_intervals_within_the_values_that_are_possible():
+    """The same cut in the metric functions: two response times of 100 s and 20,000 s (mean 10,050 s, standard
+    error 9,950 s by hand, as above), and two CES answers of 7 (no spread: the interval is the point)."""
+    opened = pd.to_datetime(["2024-10-10", "2024-10-10"])
+    r = eg.first_response_time(opened, opened + pd.to_timedelta([100, 20_000], unit="s"), statistic="mean")
+    assert r.value == pytest.approx(10_050) and r.ci_low == 0
+    assert r.ci_high == pytest.approx(10_050 + 12.7062047 * 9_950)
+    stars = eg.csat([5, 4, 5, 5], method="mean", respondents=["a", "b", "b", "b"])
+    assert stars.ci_high == 5 and stars.value == pytest.approx(4.75)
+    assert eg.ces([7, 7], method="mean").ci_high == 7
+
+
 def test_a_customer_attribute_named_like_a_flag_is_still_the_customers_own():
     """The customers carry an attribute ``active`` ("yes"/"no"), a name the measurement uses for a flag of its
     own. As a segment it is the customers' value: churn among the two "yes" customers is 1 of 2 (b cancels in

@@ -42,7 +42,14 @@ from typing import Any
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, clustered_share_result, design_effect, proportion_result, ratio_from_moments
+from engagement.intervals import (
+    NAN,
+    NONNEGATIVE,
+    clustered_share_result,
+    design_effect,
+    proportion_result,
+    ratio_from_moments,
+)
 from engagement.measure.facts import calendar_weeks
 from engagement.measure.periods import Period
 
@@ -251,7 +258,8 @@ _LIST: list[Measured] = [
        ("revenue", "n_orders", "buyers", "cust_rev_sq", "cust_orders_sq", "cust_orders_rev"),
        lambda s: ratio_from_moments("aov", int(s("buyers")), s("revenue"), s("n_orders"), s("cust_rev_sq"),
                                     s("cust_orders_sq"), s("cust_orders_rev"), confidence=s.confidence,
-                                    unit="currency", method="mean revenue per order, clustered by customer")),
+                                    unit="currency", method="mean revenue per order, clustered by customer",
+                                    bounds=NONNEGATIVE)),
     _d("purchase_frequency", "population_figure", "ratio", _ORDERS, ("n_orders", "active"),
        lambda s: M.purchase_frequency(int(s("n_orders")), int(s("active"))) if s("active")
        else _nan("purchase_frequency", "ratio")),
@@ -274,12 +282,13 @@ _LIST: list[Measured] = [
        ("csat_people", "csat_sum", "csat_n", "csat_cust_sq", "csat_n_sq", "csat_n_sum"),
        lambda s: ratio_from_moments("csat_mean", int(s("csat_people")), s("csat_sum"), s("csat_n"),
                                     s("csat_cust_sq"), s("csat_n_sq"), s("csat_n_sum"), confidence=s.confidence,
-                                    unit="score", method="mean rating on 1-5, clustered by customer")),
+                                    unit="score", method="mean rating on 1-5, clustered by customer", bounds=(1, 5))),
     _d("ces", "clustered_mean", "score", _SURVEYS,
        ("ces_people", "ces_sum", "ces_n", "ces_cust_sq", "ces_n_sq", "ces_n_sum"),
        lambda s: ratio_from_moments("ces", int(s("ces_people")), s("ces_sum"), s("ces_n"), s("ces_cust_sq"),
                                     s("ces_n_sq"), s("ces_n_sum"), confidence=s.confidence, unit="score",
-                                    method="mean answer on 1-7 (higher is easier), clustered by customer")),
+                                    method="mean answer on 1-7 (higher is easier), clustered by customer",
+                                    bounds=(1, 7))),
     # product events
     _d("dau", "population_figure", "count", _EVENTS, ("active_days",),
        lambda s: _figure("dau", _dau(s), "mean daily active customers over the period's days", "count", _days(s))),
@@ -307,7 +316,8 @@ _LIST: list[Measured] = [
        ("web_clusters", "n_pageviews", "n_sessions", "web_pv_sq", "web_s_sq", "web_s_pv"),
        lambda s: ratio_from_moments("pages_per_session", int(s("web_clusters")), s("n_pageviews"), s("n_sessions"),
                                     s("web_pv_sq"), s("web_s_sq"), s("web_s_pv"), confidence=s.confidence,
-                                    unit="ratio", method="mean pageviews per session, clustered by visitor")),
+                                    unit="ratio", method="mean pageviews per session, clustered by visitor",
+                                    bounds=(1, math.inf))),
     _d("bounce_rate", "proportion", "fraction", _WEB, ("bounces", "n_sessions", "web_clusters", "web_b_sq",
                                                        "web_s_sq", "web_s_b"),
        lambda s: _clustered(_method(M.bounce_rate(int(s("bounces")), int(s("n_sessions")), confidence=s.confidence),
@@ -318,7 +328,8 @@ _LIST: list[Measured] = [
        lambda s: ratio_from_moments("average_session_duration", int(s("web_clusters")), s("dur_sum"),
                                     s("n_sessions"), s("web_dur_sq"), s("web_s_sq"), s("web_s_dur"),
                                     confidence=s.confidence, unit="seconds",
-                                    method="mean first-to-last view time per session, clustered by visitor")),
+                                    method="mean first-to-last view time per session, clustered by visitor",
+                                    bounds=NONNEGATIVE)),
     _d("conversion_rate", "proportion", "fraction", _WEB, ("converting", "n_sessions", "web_clusters", "web_c_sq",
                                                            "web_s_sq", "web_s_c"),
        lambda s: _clustered(_method(M.conversion_rate(int(s("converting")), int(s("n_sessions")),

@@ -23,7 +23,7 @@ import pandas as pd
 
 from engagement import metrics as M
 from engagement._result import MetricResult
-from engagement.intervals import NAN, proportion_result, ratio_from_moments, se_from_interval
+from engagement.intervals import NAN, NONNEGATIVE, proportion_result, ratio_from_moments, se_from_interval
 from engagement.measure.declarations import DECLARATIONS, Sums, clv_from_sums, unavailable_reason
 from engagement.measure.periods import Period
 
@@ -146,7 +146,7 @@ def ticket_results(medians: pd.DataFrame, *, confidence: float,
         yield r.segment, r.segment_value, ratio_from_moments(
             f"{r.metric}_mean", 0 if pd.isna(r.clusters) else int(r.clusters), float(r.total or 0), n,
             float(r.c_yy or 0), float(r.c_xx or 0), float(r.c_xy or 0), confidence=confidence, unit="seconds",
-            method="mean (not yet answered excluded), clustered by customer")
+            method="mean (not yet answered excluded), clustered by customer", bounds=NONNEGATIVE)
 
 
 def platform_results(totals: pd.DataFrame, *, confidence: float) -> Iterator[Result]:
@@ -155,7 +155,7 @@ def platform_results(totals: pd.DataFrame, *, confidence: float) -> Iterator[Res
     for r in totals.itertuples(index=False):
         yield r.segment, r.segment_value, ratio_from_moments(
             "social_engagement_rate", int(r.n), r.sy, r.sx, r.syy, r.sxx, r.sxy, confidence=confidence,
-            unit="fraction", method=method)
+            unit="fraction", method=method, bounds=NONNEGATIVE)
         if int(r.n):
             yield r.segment, r.segment_value, M.follower_growth_rate(int(r.f0), int(r.f1))
         else:  # no post in the period: no follower count to start or end from

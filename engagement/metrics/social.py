@@ -14,7 +14,7 @@ from engagement._validate import (
     check_range,
     numeric_values,
 )
-from engagement.intervals import NAN, mean_result, ratio_interval, ratio_of_totals
+from engagement.intervals import NAN, NONNEGATIVE, mean_result, ratio_interval, ratio_of_totals
 
 __all__ = ["social_engagement_rate", "follower_growth_rate"]
 
@@ -88,7 +88,7 @@ def social_engagement_rate(
         res = mean_result(
             "social_engagement_rate", rates, name="rates", confidence=confidence, unit="fraction",
             clean=(rates, int((~ok).sum())), method_prefix=f"mean of per-post engagements / {denominator}",
-            details=details,
+            details=details, bounds=NONNEGATIVE,
         )
         return res
     total_b = float(b.sum())

@@ -9,7 +9,7 @@ import pandas as pd
 
 from engagement._result import MetricResult
 from engagement._validate import check_confidence, check_range, numeric_values
-from engagement.intervals import mean_result
+from engagement.intervals import NONNEGATIVE, mean_result
 
 __all__ = ["first_response_time", "resolution_time"]
 
@@ -73,7 +73,7 @@ def first_response_time(
     return mean_result(
         "first_response_time", x, name="durations", confidence=check_confidence(confidence), unit="seconds",
         statistic=statistic, clean=(x, n_missing), method_prefix="opened to first reply (unanswered excluded)",
-        details={"unanswered": n_missing},
+        details={"unanswered": n_missing}, bounds=NONNEGATIVE,
     )
 
 
@@ -103,5 +103,5 @@ def resolution_time(
     return mean_result(
         "resolution_time", x, name="durations", confidence=check_confidence(confidence), unit="seconds",
         statistic=statistic, clean=(x, n_missing), method_prefix="opened to solved (unresolved excluded)",
-        details={"unresolved": n_missing},
+        details={"unresolved": n_missing}, bounds=NONNEGATIVE,
     )

@@ -385,11 +385,12 @@ def csat(
         c, sy, sx, syy, sxx, sxy = cluster_moments(x, groups)
         return MetricResult(**{**ratio_from_moments(
             "csat_mean", c, sy, sx, syy, sxx, sxy, confidence=confidence, unit="score",
-            method=f"mean rating on 1-{scale}, clustered by respondent").to_dict(), "n_missing": n_missing})
+            method=f"mean rating on 1-{scale}, clustered by respondent", bounds=(1, scale)).to_dict(),
+            "n_missing": n_missing})
     if method == "mean":
         return mean_result(
             "csat_mean", ratings, name="ratings", confidence=confidence, unit="score",
-            clean=(x, n_missing), method_prefix=f"mean rating on 1-{scale}",
+            clean=(x, n_missing), method_prefix=f"mean rating on 1-{scale}", bounds=(1, scale),
         )
     threshold = satisfied_min if satisfied_min is not None else (scale - 1 if method == "top2box" else scale)
     if not 1 <= threshold <= scale:
@@ -462,7 +463,7 @@ def ces(
     if method == "mean":
         return mean_result(
             "ces", ratings, name="ratings", confidence=confidence, unit="score",
-            clean=(x, n_missing), details=details,
+            clean=(x, n_missing), details=details, bounds=(1, scale),
             method_prefix=f"mean answer on 1-{scale} ({'higher' if hib else 'lower'} is easier)",
         )
     if method == "low_effort_share":
@@ -518,5 +519,5 @@ def review_rating(ratings: Any, scale: int = 5, *, confidence: float = 0.95) -> 
     return mean_result(
         "review_rating", ratings, name="ratings", confidence=confidence, unit="score",
         clean=(x, n_missing), details={"positive_share": positive, "scale": scale},
-        method_prefix=f"mean stars on 1-{scale}",
+        method_prefix=f"mean stars on 1-{scale}", bounds=(1, scale),
     )

@@ -9,7 +9,7 @@ import numpy as np
 
 from engagement._result import MetricResult
 from engagement._validate import aligned_clusters, check_confidence, check_nonnegative, check_range, numeric_values
-from engagement.intervals import NAN, cluster_moments, mean_result, ratio_from_moments, ratio_of_totals
+from engagement.intervals import NAN, NONNEGATIVE, cluster_moments, mean_result, ratio_from_moments, ratio_of_totals
 
 __all__ = [
     "clv",
@@ -146,11 +146,12 @@ def average_order_value(revenue: Any, orders: int | None = None, *, customers: A
     if customers is not None:
         c, sy, sx, syy, sxx, sxy = cluster_moments(x, aligned_clusters(revenue, customers, "revenue", "customers"))
         res = ratio_from_moments("aov", c, sy, sx, syy, sxx, sxy, confidence=check_confidence(confidence),
-                                 unit="currency", method="mean revenue per order, clustered by customer")
+                                 unit="currency", method="mean revenue per order, clustered by customer",
+                                 bounds=NONNEGATIVE)
         return MetricResult(**{**res.to_dict(), "n_missing": n_missing})
     return mean_result(
         "aov", revenue, name="revenue", confidence=check_confidence(confidence), unit="currency",
-        clean=(x, n_missing), method_prefix="mean revenue per order",
+        clean=(x, n_missing), method_prefix="mean revenue per order", bounds=NONNEGATIVE,
     )
 
 
@@ -177,7 +178,7 @@ def purchase_frequency(orders: Any, customers: int | None = None, *, confidence:
     check_range(x, "orders", 0, np.inf, "Order counts cannot be negative.")
     return mean_result(
         "purchase_frequency", orders, name="orders", confidence=check_confidence(confidence), unit="ratio",
-        clean=(x, n_missing), method_prefix="mean orders per customer",
+        clean=(x, n_missing), method_prefix="mean orders per customer", bounds=NONNEGATIVE,
     )
 
 

@@ -8,7 +8,14 @@ import numpy as np
 
 from engagement._result import MetricResult
 from engagement._validate import aligned_clusters, check_confidence, check_range, numeric_values
-from engagement.intervals import cluster_moments, mean_result, proportion_result, ratio_from_moments, ratio_of_totals
+from engagement.intervals import (
+    NONNEGATIVE,
+    cluster_moments,
+    mean_result,
+    proportion_result,
+    ratio_from_moments,
+    ratio_of_totals,
+)
 
 __all__ = [
     "conversion_rate",
@@ -111,11 +118,11 @@ def pages_per_session(pageviews: Any, sessions: int | None = None, *, visitors: 
                                                                        "visitors"))
         res = ratio_from_moments("pages_per_session", c, sy, sx, syy, sxx, sxy,
                                  confidence=check_confidence(confidence), unit="ratio",
-                                 method="mean pageviews per session, clustered by visitor")
+                                 method="mean pageviews per session, clustered by visitor", bounds=(1, np.inf))
         return MetricResult(**{**res.to_dict(), "n_missing": n_missing})
     return mean_result(
         "pages_per_session", pageviews, name="pageviews", confidence=check_confidence(confidence), unit="ratio",
-        clean=(x, n_missing), method_prefix="mean pageviews per session",
+        clean=(x, n_missing), method_prefix="mean pageviews per session", bounds=(1, np.inf),
     )
 
 
@@ -151,4 +158,5 @@ def average_session_duration(
     return mean_result(
         "average_session_duration", durations, name="durations", confidence=check_confidence(confidence),
         unit="seconds", statistic=statistic, clean=(x, n_missing), method_prefix="first to last event",
+        bounds=NONNEGATIVE,
     )
