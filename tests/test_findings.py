@@ -176,13 +176,50 @@ def test_a_change_every_segment_shares_is_one_finding_for_all_customers():
     assert "most of it" not in found.sentence.iloc[0]  # no segment holds more of it than its share
 
 
-def test_a_change_of_composition_is_not_named_as_a_driver():
-    # "young" customers become "old" ones: young's weight collapses; the overall fall is the mix, not a rate
+def test_a_change_of_composition_is_not_named_as_a_driver_and_says_it_is_one():
+    # "young" customers become "old" ones: young's weight collapses; the overall fall is the mix, not a rate.
+    # By hand: 100/400 = 25% -> 44/400 = 11%; young churns 30% both times, old 10% both times, so no rate moved
+    # and the whole -14 points is the base's mix, young going from 300/400 = 75% of it to 20/400 = 5%
     table = _churn_table({"young": (6, 20), "old": (38, 380)}, {"young": (90, 300), "old": (10, 100)})
     ch = change_tests(table)
     found = findings(table, changes=ch, segments=pd.DataFrame(), trends=pd.DataFrame())
     overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
     assert len(overall) and "most of it" not in overall.sentence.iloc[0]
+    assert ('-14.0 points of the -14.0 points comes from who makes up the base, not from any plan\'s own rate: '
+            '"young" was 75% of it in 2024Q3 and 5% in 2024Q4.') in overall.sentence.iloc[0]
+
+
+def test_a_change_mostly_of_rates_is_not_called_one_of_composition():
+    # basic 40/400 -> 120/400 (its own rate), premium steady: the mix moved nothing, so nothing is said of it
+    table = _churn_table({"basic": (120, 400), "premium": (44, 400)}, {"basic": (40, 400), "premium": (40, 400)})
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    assert "who makes up the base" not in " ".join(found.sentence)
+
+
+def test_a_mix_and_rates_that_pull_apart_are_not_called_a_change_of_composition():
+    # by hand: 480/1600 = 30% -> 384/1600 = 24%. Both plans' rates rose 10 points (a 10% -> 20%, b 50% -> 60%):
+    # +10 points of rate; a's weight went from 50% to 90%: -16 points of mix. Neither is the -6 points
+    table = _churn_table({"a": (288, 1440), "b": (96, 160)}, {"a": (80, 800), "b": (400, 800)})
+    from engagement.analysis.segments import shift_share
+
+    parts = shift_share(table, metric="churn_rate", segment="plan")
+    assert parts.rate.sum() == pytest.approx(0.10) and parts.mix.sum() == pytest.approx(-0.16)
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    assert len(found) and "who makes up the base" not in " ".join(found.sentence)
+
+
+def test_a_rate_compared_across_bases_of_different_customers_says_so():
+    # 800 customers at the start of 2024Q3, 400 at the start of 2024Q4: at least half of the first are not in the
+    # second (400 / 800 = 50%), so the rise from 10% to 30% compares different customers; with bases alike
+    # (800 both times, the test above) nothing of the sort is said
+    table = _churn_table({"a": (60, 200), "b": (60, 200)}, {"a": (40, 400), "b": (40, 400)})
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    overall = found[(found.segment == "all") & found.kind.str.startswith("change")].sentence.iloc[0]
+    assert ("; its base was 400 customers against 800 in 2024Q3: at least 50% of the 2024Q3 customers are not "
+            "among 2024Q4's, so the two rates are of different customers.") in overall
+    alike = _churn_table({"basic": (80, 400), "premium": (80, 400)}, {"basic": (40, 400), "premium": (40, 400)})
+    found = findings(alike, changes=change_tests(alike), segments=pd.DataFrame(), trends=pd.DataFrame())
+    assert "its base was" not in " ".join(found.sentence)
 
 
 def test_shift_share_parts_sum_to_the_overall_change():

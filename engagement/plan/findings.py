@@ -436,7 +436,8 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
         if r.segment != "all" and not pd.isna(getattr(r, "rest_change", math.nan)):
             sentence += f", while the rest of the customers moved {format_delta(r.rest_change, r.unit)}"
         elif r.segment == "all":
-            sentence += _drivers(table, r)
+            sentence += _drivers(table, r) or _composition(table, r)
+            sentence += _other_customers(table, r)
     sentence += getattr(r, "also", "") if isinstance(getattr(r, "also", ""), str) else ""
     impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
         else (math.nan, "a relationship, not a movement")
@@ -486,6 +487,82 @@ def _drivers(table: pd.DataFrame, r: Any) -> str:
     return (f"; most of it{_scope(segment, str(top.segment_value))} ({format_delta(top.contribution, r.unit)} of the "
             f"{format_delta(r.effect, r.unit)}: {format_delta(top.rate, r.unit)} from its own rate, "
             f"{format_delta(top.mix, r.unit)} from its share of the base)")
+
+
+#: an overall change is said to come from who makes up the base when the base's mix by one segment column accounts
+#: for at least this share of it (and its values' own figures for at most the rest)
+COMPOSITION_SHARE = 0.5
+
+#: segments whose values a customer moves through with the calendar, whatever they do: their mix shifts by
+#: construction (the same customers a quarter older), so it says nothing of who makes up the base
+TIME_DRIVEN = ("tenure_band", "new_vs_returning")
+
+
+def _composition(table: pd.DataFrame, r: Any) -> str:
+    """When an overall change of a share or a mean is mostly the base's mix by some segment column (shift-share):
+    the customers it is measured on changed, not their rates. A single cohort ageing from one tenure band into the
+    next changes an inactivity churn rate with nobody behaving differently; the finding says so.
+
+    The segment column whose mix part is the largest share of the change, at least :data:`COMPOSITION_SHARE`,
+    while its values' own figures account for at most the rest; with the value whose weight moved most. Empty
+    when none is.
+    """
+    from engagement.analysis.segments import shift_share
+
+    if not len(table) or r.effect == 0 or "segment" not in table.columns:
+        return ""
+    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
+    before = table.loc[table.period_role == against, "period"]
+    best = None
+    for segment in sorted(set(table.segment) - {"all", *TIME_DRIVEN}):
+        parts = shift_share(table, metric=r.metric, segment=segment, against=against)
+        if parts.empty or abs(parts.contribution.sum() - r.effect) > 0.05 * abs(r.effect):
+            continue  # the values do not partition the base (or the figure is not decomposable)
+        mix, rate = parts.mix.sum(), parts.rate.sum()
+        share = mix / r.effect
+        # the mix at least half of the change and the rates at most half: mix and rates that pull apart (a fall of
+        # 2 points from -13 of mix and +11 of rates) are both real, and neither is the change
+        if (share >= COMPOSITION_SHARE and abs(rate) <= (1 - COMPOSITION_SHARE) * abs(r.effect)
+                and (best is None or share > best[0])):
+            moved = parts.loc[(parts.weight - parts.reference_weight).abs().idxmax()]
+            best = (share, segment, mix, moved)
+    if best is None:
+        return ""
+    _, segment, mix, moved = best
+    then = f" in {before.iloc[0]}" if len(before) else " before"
+    own = "rate" if r.unit == "fraction" else "figure"
+    return (f"; {format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)} comes from who makes up the base, "
+            f"not from any {segment.replace('_', ' ')}'s own {own}: \"{moved.segment_value}\" was "
+            f"{moved.reference_weight:.0%} of it{then} and {moved.weight:.0%} in {r.period}")
+
+
+def _other_customers(table: pd.DataFrame, r: Any) -> str:
+    """When a rate of the customers present at the period's start (churn, retention, engagement, product usage)
+    is compared across two bases of which at least half the customers must differ, how many at least.
+
+    A base of 9,526 customers against 23,570 a quarter before leaves at least 1 - 9,526 / 23,570 = 60% of the
+    earlier customers out of the later rate: the two rates describe different customers, whatever each did (a
+    single cohort whose one-time buyers age out of a 365-day window changes its inactivity churn with nobody
+    lapsing less). Rates of events (sessions, emails, answers) are not said to be: their base is new every
+    period."""
+    from engagement.measure.declarations import DECLARATIONS
+
+    d = DECLARATIONS.get(r.metric)
+    if d is None or len(d.sums) < 2 or not d.sums[1].endswith("at_start") or "n" not in table.columns:
+        return ""
+    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
+    base = table[(table.metric == r.metric) & (table.segment == "all") & (table.status == "ok")]
+    now, then = base[base.period_role == "current"], base[base.period_role == against]
+    if not len(now) or not len(then):
+        return ""
+    n1, n0 = int(now.n.iloc[0]), int(then.n.iloc[0])
+    if min(n0, n1) == 0 or max(n0, n1) < 2 * min(n0, n1):
+        return ""
+    apart, before = 1 - min(n0, n1) / max(n0, n1), then.period.iloc[0]
+    which = (f"of the {before} customers are not among {r.period}'s" if n1 < n0
+             else f"of the {r.period} customers were not among {before}'s")
+    return (f"; its base was {n1:,} customers against {n0:,} in {before}: at least {apart:.0%} {which}, so the two "
+            "rates are of different customers")
 
 
 def _rank(out: pd.DataFrame) -> pd.DataFrame:
