@@ -500,8 +500,9 @@ TIME_DRIVEN = ("tenure_band", "new_vs_returning")
 
 def _composition(table: pd.DataFrame, r: Any) -> str:
     """When an overall change of a share or a mean is mostly the base's mix by some segment column (shift-share):
-    the customers it is measured on changed, not their rates. A single cohort ageing from one tenure band into the
-    next changes an inactivity churn rate with nobody behaving differently; the finding says so.
+    who makes up the base changed, not any value's own figure. CDNOW's average order fell $2.24 while the value
+    tiers' own averages, weighted, added 3 cents: high-value customers placed 76% of the orders before and 58% now. Segments a
+    customer moves through with the calendar (:data:`TIME_DRIVEN`) are left out.
 
     The segment column whose mix part is the largest share of the change, at least :data:`COMPOSITION_SHARE`,
     while its values' own figures account for at most the rest; with the value whose weight moved most. Empty
@@ -540,8 +541,8 @@ def _other_customers(table: pd.DataFrame, r: Any) -> str:
     """When a rate of the customers present at the period's start (churn, retention, engagement, product usage)
     is compared across two bases of which at least half the customers must differ, how many at least.
 
-    A base of 9,526 customers against 23,570 a quarter before leaves at least 1 - 9,526 / 23,570 = 60% of the
-    earlier customers out of the later rate: the two rates describe different customers, whatever each did (a
+    A base of 9,526 customers against 23,570 a quarter before leaves at least 1 - 9,526 / 23,570 = 59.6% of the
+    earlier customers out of the later rate (said as "at least 59%", rounded down): the two rates describe different customers, whatever each did (a
     single cohort whose one-time buyers age out of a 365-day window changes its inactivity churn with nobody
     lapsing less). Rates of events (sessions, emails, answers) are not said to be: their base is new every
     period."""
@@ -558,10 +559,11 @@ def _other_customers(table: pd.DataFrame, r: Any) -> str:
     n1, n0 = int(now.n.iloc[0]), int(then.n.iloc[0])
     if min(n0, n1) == 0 or max(n0, n1) < 2 * min(n0, n1):
         return ""
-    apart, before = 1 - min(n0, n1) / max(n0, n1), then.period.iloc[0]
+    # rounded down: "at least" must hold (1 - 9,526 / 23,570 is 59.6%: at least 59%)
+    apart, before = math.floor(100 * (1 - min(n0, n1) / max(n0, n1)) + 1e-9), then.period.iloc[0]
     which = (f"of the {before} customers are not among {r.period}'s" if n1 < n0
              else f"of the {r.period} customers were not among {before}'s")
-    return (f"; its base was {n1:,} customers against {n0:,} in {before}: at least {apart:.0%} {which}, so the two "
+    return (f"; its base was {n1:,} customers against {n0:,} in {before}: at least {apart}% {which}, so the two "
             "rates are of different customers")
 
 
