@@ -46,8 +46,8 @@ from engagement._validate import (
 )
 
 __all__ = ["NAN", "NONNEGATIVE", "within", "wilson_interval", "t_interval", "median_interval", "ratio_interval",
-           "proportion_result", "ratio_of_totals", "mean_result", "mean_from_moments", "ratio_from_moments", "median_rank_bounds",
-           "se_from_interval", "bootstrap_interval"]
+           "proportion_result", "ratio_of_totals", "mean_result", "mean_from_moments", "ratio_from_moments",
+           "median_rank_bounds", "se_from_interval", "bootstrap_interval"]
 
 NAN = float("nan")
 
@@ -58,16 +58,17 @@ NONNEGATIVE = (0.0, math.inf)
 def within(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
     """An interval cut to ``bounds``, the values the quantity can take (NaN bounds stay NaN).
 
-    A symmetric interval around a small sample's mean can reach values nobody can have: a mean response time of
-    two customers from -17,000 s, a mean rating on 1-5 up to 5.6. No value outside ``bounds`` is possible, so
-    cutting them off loses no coverage: the interval says only what the data can support.
+    A symmetric interval around a small sample's mean can reach values nobody can have: two customers answered
+    after 100 s and 20,000 s give a mean response time whose t interval starts at -116,377 s, five ratings on
+    1-5 (4, 5, 3, 4, 5) a mean whose interval ends at 5.24. No value outside ``bounds`` is possible, so cutting
+    them off loses no coverage: the interval says only what the data can support.
 
     Examples
     --------
-    >>> within(-17471.0, 52000.0, NONNEGATIVE)
-    (0.0, 52000.0)
-    >>> within(3.9, 5.6, (1, 5))
-    (3.9, 5.0)
+    >>> within(-116377.0, 136477.0, NONNEGATIVE)
+    (0.0, 136477.0)
+    >>> within(3.16, 5.24, (1, 5))
+    (3.16, 5.0)
     """
     if bounds is None:
         return low, high

@@ -65,9 +65,9 @@ def test_a_churn_change_that_is_one_cohort_ageing_says_so(report):
     """Every CDNOW customer made a first purchase in 1997Q1. At the start of 1998Q1 all 23,570 had ordered in the
     365 days before, and 59.6% had not ordered since March 1997; at the start of 1998Q2 the base is the 9,526 who
     ordered after April 1997. The fall to 17.4% compares different customers (at least 1 - 9,526 / 23,570 = 59.6%
-    of the first are not in the second: "at least 59%", rounded down), and the finding says so. The engagement rate, of the same 23,570 both
-    times, is not said to be; nor is either put down to the tenure bands' mix, which shifts with the calendar
-    (every customer a quarter older), not with who is measured."""
+    of the first are not in the second: "at least 59%", rounded down), and the finding says so. The engagement
+    rate, of the same 23,570 both times, is not said to be; nor is either put down to the tenure bands' mix, which
+    shifts with the calendar (every customer a quarter older), not with who is measured."""
     found = json.loads((report / "findings.json").read_text())
     churn = [f for f in found if f["metric"] == "inactivity_churn_rate" and f["kind"] == "change_vs_previous"]
     assert len(churn) == 1 and churn[0]["segment"] == "all"

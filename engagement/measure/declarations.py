@@ -42,6 +42,7 @@ from typing import Any
 
 from engagement import metrics as M
 from engagement._result import MetricResult
+from engagement.data.schema import SURVEY_SCALES
 from engagement.intervals import (
     NAN,
     NONNEGATIVE,
@@ -282,13 +283,14 @@ _LIST: list[Measured] = [
        ("csat_people", "csat_sum", "csat_n", "csat_cust_sq", "csat_n_sq", "csat_n_sum"),
        lambda s: ratio_from_moments("csat_mean", int(s("csat_people")), s("csat_sum"), s("csat_n"),
                                     s("csat_cust_sq"), s("csat_n_sq"), s("csat_n_sum"), confidence=s.confidence,
-                                    unit="score", method="mean rating on 1-5, clustered by customer", bounds=(1, 5))),
+                                    unit="score", method="mean rating on 1-5, clustered by customer",
+                                    bounds=SURVEY_SCALES["csat"])),
     _d("ces", "clustered_mean", "score", _SURVEYS,
        ("ces_people", "ces_sum", "ces_n", "ces_cust_sq", "ces_n_sq", "ces_n_sum"),
        lambda s: ratio_from_moments("ces", int(s("ces_people")), s("ces_sum"), s("ces_n"), s("ces_cust_sq"),
                                     s("ces_n_sq"), s("ces_n_sum"), confidence=s.confidence, unit="score",
                                     method="mean answer on 1-7 (higher is easier), clustered by customer",
-                                    bounds=(1, 7))),
+                                    bounds=SURVEY_SCALES["ces"])),
     # product events
     _d("dau", "population_figure", "count", _EVENTS, ("active_days",),
        lambda s: _figure("dau", _dau(s), "mean daily active customers over the period's days", "count", _days(s))),

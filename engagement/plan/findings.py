@@ -436,7 +436,8 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
         if r.segment != "all" and not pd.isna(getattr(r, "rest_change", math.nan)):
             sentence += f", while the rest of the customers moved {format_delta(r.rest_change, r.unit)}"
         elif r.segment == "all":
-            sentence += _drivers(table, r) or _composition(table, r)
+            splits = _splits(table, r)  # computed once for the driver and the composition
+            sentence += _drivers(r, splits) or _composition(table, r, splits)
             sentence += _other_customers(table, r)
     sentence += getattr(r, "also", "") if isinstance(getattr(r, "also", ""), str) else ""
     impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
@@ -459,19 +460,31 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
 DRIVER_EXCESS = 0.2
 
 
-def _drivers(table: pd.DataFrame, r: Any) -> str:
-    """Where an overall change of a share or a mean comes from (shift-share by each segment column): the segment
-    value whose part of the change most exceeds its part of the base, with its rate and mix parts."""
+def _against(r: Any) -> str:
+    """The ``period_role`` a change finding compares with."""
+    return "previous" if r.kind == "change_vs_previous" else "year_ago"
+
+
+def _splits(table: pd.DataFrame, r: Any) -> dict[str, pd.DataFrame]:
+    """The shift-share of an overall change by each segment column whose values partition its base (by name)."""
     from engagement.analysis.segments import shift_share
 
     if not len(table) or r.effect == 0 or "segment" not in table.columns:
-        return ""
-    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
-    best = None
+        return {}
+    out = {}
     for segment in sorted(set(table.segment) - {"all"}):
-        parts = shift_share(table, metric=r.metric, segment=segment, against=against)
-        if parts.empty or abs(parts.contribution.sum() - r.effect) > 0.05 * abs(r.effect):
-            continue  # the values do not partition the base (or the figure is not decomposable)
+        parts = shift_share(table, metric=r.metric, segment=segment, against=_against(r))
+        # the values partition the base (and the figure is decomposable) when their parts add up to the change
+        if not parts.empty and abs(parts.contribution.sum() - r.effect) <= 0.05 * abs(r.effect):
+            out[segment] = parts
+    return out
+
+
+def _drivers(r: Any, splits: dict[str, pd.DataFrame]) -> str:
+    """Where an overall change of a share or a mean comes from (shift-share by each segment column): the segment
+    value whose part of the change most exceeds its part of the base, with its rate and mix parts."""
+    best = None
+    for segment, parts in splits.items():
         top = parts.iloc[0]
         share = top.contribution / r.effect
         # a driver moved in its own rate, in the change's direction, and holds no more than the change: a value
@@ -498,27 +511,20 @@ COMPOSITION_SHARE = 0.5
 TIME_DRIVEN = ("tenure_band", "new_vs_returning")
 
 
-def _composition(table: pd.DataFrame, r: Any) -> str:
+def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -> str:
     """When an overall change of a share or a mean is mostly the base's mix by some segment column (shift-share):
     who makes up the base changed, not any value's own figure. CDNOW's average order fell $2.24 while the value
-    tiers' own averages, weighted, added 3 cents: high-value customers placed 76% of the orders before and 58% now. Segments a
-    customer moves through with the calendar (:data:`TIME_DRIVEN`) are left out.
+    tiers' own averages, weighted, added 3 cents: high-value customers placed 76% of the orders before and 58%
+    now. Segments a customer moves through with the calendar (:data:`TIME_DRIVEN`) are left out.
 
-    The segment column whose mix part is the largest share of the change, at least :data:`COMPOSITION_SHARE`,
-    while its values' own figures account for at most the rest; with the value whose weight moved most. Empty
-    when none is.
+    The segment column of ``splits`` (:func:`_splits`) whose mix part is the largest share of the change, at least
+    :data:`COMPOSITION_SHARE`, while its values' own figures account for at most the rest; with the value whose
+    weight moved most. Empty when none is.
     """
-    from engagement.analysis.segments import shift_share
-
-    if not len(table) or r.effect == 0 or "segment" not in table.columns:
-        return ""
-    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
-    before = table.loc[table.period_role == against, "period"]
     best = None
-    for segment in sorted(set(table.segment) - {"all", *TIME_DRIVEN}):
-        parts = shift_share(table, metric=r.metric, segment=segment, against=against)
-        if parts.empty or abs(parts.contribution.sum() - r.effect) > 0.05 * abs(r.effect):
-            continue  # the values do not partition the base (or the figure is not decomposable)
+    for segment, parts in splits.items():
+        if segment in TIME_DRIVEN:
+            continue
         mix, rate = parts.mix.sum(), parts.rate.sum()
         share = mix / r.effect
         # the mix at least half of the change and the rates at most half: mix and rates that pull apart (a fall of
@@ -530,6 +536,7 @@ def _composition(table: pd.DataFrame, r: Any) -> str:
     if best is None:
         return ""
     _, segment, mix, moved = best
+    before = table.loc[table.period_role == _against(r), "period"]
     then = f" in {before.iloc[0]}" if len(before) else " before"
     own = "rate" if r.unit == "fraction" else "figure"
     return (f"; {format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)} comes from who makes up the base, "
@@ -542,18 +549,17 @@ def _other_customers(table: pd.DataFrame, r: Any) -> str:
     is compared across two bases of which at least half the customers must differ, how many at least.
 
     A base of 9,526 customers against 23,570 a quarter before leaves at least 1 - 9,526 / 23,570 = 59.6% of the
-    earlier customers out of the later rate (said as "at least 59%", rounded down): the two rates describe different customers, whatever each did (a
-    single cohort whose one-time buyers age out of a 365-day window changes its inactivity churn with nobody
-    lapsing less). Rates of events (sessions, emails, answers) are not said to be: their base is new every
-    period."""
+    earlier customers out of the later rate (said as "at least 59%", rounded down): the two rates describe
+    different customers, whatever each did (a single cohort whose one-time buyers age out of a 365-day window
+    changes its inactivity churn with nobody lapsing less). Rates of events (sessions, emails, answers) are not
+    said to be: their base is new every period."""
     from engagement.measure.declarations import DECLARATIONS
 
     d = DECLARATIONS.get(r.metric)
     if d is None or len(d.sums) < 2 or not d.sums[1].endswith("at_start") or "n" not in table.columns:
         return ""
-    against = "previous" if r.kind == "change_vs_previous" else "year_ago"
     base = table[(table.metric == r.metric) & (table.segment == "all") & (table.status == "ok")]
-    now, then = base[base.period_role == "current"], base[base.period_role == against]
+    now, then = base[base.period_role == "current"], base[base.period_role == _against(r)]
     if not len(now) or not len(then):
         return ""
     n1, n0 = int(now.n.iloc[0]), int(then.n.iloc[0])
