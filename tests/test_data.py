@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import filecmp
+import importlib
 import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import engagement as eg
@@ -14,6 +16,7 @@ from engagement import catalog
 from engagement.data import ContractError
 from engagement.data.demo import generate_demo, write_demo
 from engagement.data.load import default_demo_path
+from engagement.measure import data_range
 
 DEMO = default_demo_path()
 
@@ -255,11 +258,103 @@ def test_a_snapshot_stores_only_tables_with_rejects(tmp_path):
     cold = eg.load(src, cache=tmp_path / "cache")
     warm = eg.load(src, cache=tmp_path / "cache")
     assert (cold.reused, warm.reused) == (False, True)
+    # few suspects: each table with rejects keeps them, not a copy of its used rows
     assert sorted(p.name for p in cold.snapshot.glob("*.parquet")) == [
-        "customers.rejects.parquet", "customers.used.parquet", "events.rejects.parquet", "events.used.parquet"]
+        f"{t}.{part}.parquet" for t in ("customers", "events") for part in ("kept", "rejects", "suspects")]
     memory = _contents(eg.load(tables))
     for ds in (cold, warm):
         _assert_same_contents(_contents(ds), memory)
+
+
+def _awkward_pageviews() -> pd.DataFrame:
+    """Pageviews that test the values a lazily kept table compares: NULL ids and flags, nanosecond timestamps,
+    an id written 17.0, an exact copy of the last view (the data's last instant), a view
+    after the as-of time (so the file's own last value is not the data's) and one without a time."""
+    base = pd.Timestamp("2024-03-01 10:00:00.123456789")
+    return pd.DataFrame({
+        "visitor_id": ["v1", "v1", "v2", None, "v3", "v3", "v4", "v5"],
+        "customer_id": ["17.0", "17.0", None, None, "a", "a", "a", None],
+        "viewed_at": [base, base + pd.Timedelta("1ns"), base, base, base + pd.Timedelta("2h"),
+                      base + pd.Timedelta("2h"), pd.Timestamp("2030-01-01"), None],
+        "page": ["/", "/a", "/<b>", "/", "/x", "/x", "/", "/"],
+        "converted": [False, None, True, False, True, True, False, False],
+    })
+
+
+def test_few_rejects_are_kept_out_by_their_values_and_the_range_is_the_used_rows(tmp_path):
+    """One exact copy, a row without a visitor, one after the as-of time and one without a time: the snapshot keeps
+    their four distinct rows (not a copy of the used rows), and cold, warm and uncached loads hold the same rows;
+    the data's last instant is the copied view's (worked out from the frame: 12:00:00.123456789, read to the
+    microsecond), not the rejected 2030 one."""
+    customers = pd.DataFrame({"customer_id": ["17", "a"], "signup_at": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    src = tmp_path / "src"
+    src.mkdir()
+    customers.to_parquet(src / "customers.parquet")
+    _awkward_pageviews().to_parquet(src / "pageviews.parquet")
+    as_of = "2024-12-31"
+    cold = eg.load(src, cache=tmp_path / "cache", as_of=as_of)
+    warm = eg.load(src, cache=tmp_path / "cache", as_of=as_of)
+    assert (cold.reused, warm.reused) == (False, True)
+    assert cold.report.set_index("table").loc["pageviews"].tolist() == [8, 4, 4]
+    assert sorted(p.name for p in cold.snapshot.glob("*.parquet")) == [
+        "pageviews.kept.parquet", "pageviews.rejects.parquet", "pageviews.suspects.parquet"]
+    fresh = eg.load(src, cache=False, as_of=as_of)
+    _assert_same_contents(_contents(cold), _contents(fresh))
+    _assert_same_contents(_contents(warm), _contents(fresh))
+    used = fresh["pageviews"].to_pandas()
+    assert used["customer_id"].tolist().count("17") == 2  # 17.0 read as 17
+    assert (used["viewed_at"] == pd.Timestamp("2024-03-01 12:00:00.123456789")).sum() == 1  # one copy kept
+    for ds in (cold, warm):  # in microseconds, as the data's range is read from any table
+        assert ds.known_range("pageviews", "viewed_at") == (pd.Timestamp("2024-03-01 10:00:00.123456"),
+                                                            pd.Timestamp("2024-03-01 12:00:00.123456"))
+        assert data_range(ds) == (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01 12:00:00.123456"))
+    assert data_range(fresh) == data_range(warm)
+    # a table replaced since validation is not answered from what validation counted
+    warm.tables["pageviews"] = warm["pageviews"].filter(warm["pageviews"].page == "/")
+    assert warm.known_range("pageviews", "viewed_at") is None
+
+
+@pytest.mark.parametrize("suspects", [[0, 3], [3], [1, 2, 3]])
+def test_the_source_less_its_suspects_is_an_anti_join(suspects):
+    """_less_suspects keeps exactly the rows equal to no suspect in every column (NULLs alike), whether the
+    suspects' locating values are known, missing, or both; checked against pandas' own anti-join."""
+    import ibis
+
+    load_module = importlib.import_module("engagement.data.load")
+    frame = pd.DataFrame({
+        "visitor_id": ["v1", "v1", "v2", "v2", None, "v3"],
+        "viewed_at": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-02", None, None, "2024-01-03"]),
+        "page": ["/", "/", "/a", "/a", "/", None],
+    })
+    raw = ibis.memtable(frame)
+    rows = pa.Table.from_pandas(frame.iloc[suspects], preserve_index=False)
+    got = load_module._less_suspects(eg.data.schema.CONTRACT["pageviews"], raw, rows).to_pandas()
+    marked = frame.fillna({"visitor_id": "<na>", "page": "<na>"}).assign(
+        viewed_at=frame.viewed_at.astype("string").fillna("<na>"))
+    gone = set(map(tuple, marked.iloc[suspects].values.tolist()))
+    expected = frame[[tuple(r) not in gone for r in marked.values.tolist()]]
+    key = ["visitor_id", "viewed_at", "page"]
+    pd.testing.assert_frame_equal(got.sort_values(key, na_position="first").reset_index(drop=True),
+                                  expected.sort_values(key, na_position="first").reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_many_rejects_are_stored_as_a_copy_of_the_used_rows(tmp_path, monkeypatch):
+    """Past LAZY_SUSPECTS distinct suspects the used rows are written whole; the rows are the same either way."""
+    load_module = importlib.import_module("engagement.data.load")
+    customers = pd.DataFrame({"customer_id": ["17", "a"], "signup_at": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    src = tmp_path / "src"
+    src.mkdir()
+    customers.to_parquet(src / "customers.parquet")
+    _awkward_pageviews().to_parquet(src / "pageviews.parquet")
+    lazy = eg.load(src, cache=tmp_path / "lazy", as_of="2024-12-31")
+    monkeypatch.setattr(load_module, "LAZY_SUSPECTS", 3)  # four distinct suspects: too many
+    copied = eg.load(src, cache=tmp_path / "copied", as_of="2024-12-31")
+    assert sorted(p.name for p in copied.snapshot.glob("*.parquet")) == ["pageviews.rejects.parquet",
+                                                                         "pageviews.used.parquet"]
+    assert copied.known_range("pageviews", "viewed_at") is None
+    _assert_same_contents(_contents(copied), _contents(lazy))
+    assert data_range(copied) == data_range(lazy)
 
 
 def _snapshot_source(folder):
@@ -290,8 +385,8 @@ def test_validated_snapshot_is_reused_with_identical_outcome(tmp_path):
     again = eg.load(src, cache=cache)
     assert (first.reused, again.reused) == (False, True)
     assert first.snapshot == again.snapshot and (first.snapshot / "manifest.json").exists()
-    assert sorted(p.name for p in first.snapshot.glob("*.parquet")) == ["orders.rejects.parquet",
-                                                                        "orders.used.parquet"]
+    assert sorted(p.name for p in first.snapshot.glob("*.parquet")) == [
+        "orders.kept.parquet", "orders.rejects.parquet", "orders.suspects.parquet"]
     pd.testing.assert_frame_equal(first.report, again.report)
     pd.testing.assert_frame_equal(first.problems, again.problems)
     assert first.fingerprint() == again.fingerprint()

@@ -10,8 +10,10 @@ stored under a key made of both:
   and the package version.
 
 An entry holds ``manifest.json`` (report, problems, notes, which tables had
-rejects) and, for each table that had rejects, its used rows and its rejects as
-Parquet. Tables without rejects are read from the source files as before. Any
+rejects) and, for each table that had rejects, its rejects as Parquet and either
+its suspects (a few rows: the used rows are the source less them, plus
+``kept``; see ``load._lazy_used``) or a copy of its used rows. Tables without
+rejects are read from the source files as before. Any
 change to a file, to the contract or to the package makes a new key, so a stale
 entry is never used; the newest :data:`KEEP` entries are kept.
 

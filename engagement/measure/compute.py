@@ -88,15 +88,24 @@ def data_range(data: DataLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None
 
 
 def _data_range(ds: Dataset) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    parts = [ds[t].aggregate(lo=ds[t][c].min().cast("timestamp"), hi=ds[t][c].max().cast("timestamp"))
-             for t, c in _ACTIVITY if ds.has(t)]
-    c = ds["customers"]
-    if "cancelled_at" in c.columns:  # a cancellation is an observation too (of the last day, not the first)
-        parts.append(c.aggregate(lo=ibis.null("timestamp"), hi=c.cancelled_at.max().cast("timestamp")))
-    # one query (a round trip and a compilation each cost more than scanning these columns' statistics)
-    ranges = ibis.union(*parts).to_pandas()
-    lows = [pd.Timestamp(v) for v in ranges["lo"] if not pd.isna(v)]
-    highs = [pd.Timestamp(v) for v in ranges["hi"] if not pd.isna(v)]
+    columns = [(t, c, "both") for t, c in _ACTIVITY if ds.has(t)]
+    if "cancelled_at" in ds["customers"].columns:  # a cancellation is an observation too (of the last day only)
+        columns.append(("customers", "cancelled_at", "last"))
+    lows: list[pd.Timestamp] = []
+    highs: list[pd.Timestamp] = []
+    parts = []
+    for t, c, which in columns:
+        known = ds.known_range(t, c)  # a table kept lazily: counted when validated (no Parquet statistics)
+        if known is not None:
+            lows += [known[0]] if known[0] is not None and which == "both" else []
+            highs += [known[1]] if known[1] is not None else []
+            continue
+        lo = ds[t][c].min().cast("timestamp") if which == "both" else ibis.null("timestamp")
+        parts.append(ds[t].aggregate(lo=lo, hi=ds[t][c].max().cast("timestamp")))
+    if parts:  # one query (a round trip and a compilation each cost more than scanning these columns' statistics)
+        ranges = ibis.union(*parts).to_pandas()
+        lows += [pd.Timestamp(v) for v in ranges["lo"] if not pd.isna(v)]
+        highs += [pd.Timestamp(v) for v in ranges["hi"] if not pd.isna(v)]
     return (min(lows) if lows else None), (max(highs) if highs else None)
 
 
