@@ -339,6 +339,19 @@ def test_the_source_less_its_suspects_is_an_anti_join(suspects):
                                   check_dtype=False)
 
 
+def test_the_fingerprint_is_the_data_not_the_time_it_was_loaded():
+    """A row dated in the future is rejected against any as-of time before it, with that time in the problem's text:
+    the same rejects give the same fingerprint; an as-of time that rejects one more row gives another."""
+    tables = _tiny()
+    tables["orders"] = pd.concat([tables["orders"], pd.DataFrame({
+        "order_id": ["o9"], "customer_id": ["a"], "ordered_at": pd.to_datetime(["2099-01-01"]), "revenue": [1.0]})],
+        ignore_index=True)
+    early, late = eg.load(tables, as_of="2025-01-01"), eg.load(tables, as_of="2025-01-01 00:00:05")
+    assert early.problems["description"].tolist() != late.problems["description"].tolist()
+    assert early.fingerprint() == late.fingerprint()
+    assert eg.load(tables, as_of="2024-01-20").fingerprint() != early.fingerprint()  # also rejects 2024-02-01
+
+
 def test_many_rejects_are_stored_as_a_copy_of_the_used_rows(tmp_path, monkeypatch):
     """Past LAZY_SUSPECTS distinct suspects the used rows are written whole; the rows are the same either way."""
     load_module = importlib.import_module("engagement.data.load")
