@@ -70,19 +70,42 @@ def test_timestamps_after_the_as_of_time_are_rejected():
         eg.load({"customers": _customers()}, as_of="soon")
 
 
-def test_the_default_as_of_is_not_reused_from_a_snapshot_that_rejected_future_rows(tmp_path):
+def test_the_default_as_of_reuses_a_snapshot_while_its_future_rows_are_still_in_the_future(tmp_path):
+    """Against the time of each load: an order in 2099 is rejected by both loads, so the second reuses the first's
+    outcome (its text names the second's as-of time); an order a few seconds ahead is in the past by the next
+    load, which validates again and uses it."""
+    import time
+
     folder = tmp_path / "src"
     folder.mkdir()
     _customers().to_parquet(folder / "customers.parquet")
     _orders(ordered_at=pd.to_datetime(["2024-03-01", "2099-01-01", "2024-03-03"])).to_parquet(
         folder / "orders.parquet")
     first = eg.load(folder, cache=tmp_path / "cache")
+    time.sleep(1.1)  # a second later: another as-of time in the text
     again = eg.load(folder, cache=tmp_path / "cache")
     assert _rules(first) == _rules(again) == {"after_as_of_ordered_at": 1}
-    assert again.reused is False  # "now" moves on: a row in the future today may not be tomorrow
+    assert again.reused is True and again.as_of > first.as_of
+    assert again.problems["description"].tolist() == [f"later than the data's as-of time "
+                                                      f"({again.as_of:%Y-%m-%d %H:%M:%S} UTC)"]
+    assert again.fingerprint() == first.fingerprint()
+    pd.testing.assert_frame_equal(again["orders"].to_pandas(), eg.load(folder, cache=False)["orders"].to_pandas())
     fixed = eg.load(folder, cache=tmp_path / "cache", as_of=AS_OF)
     assert eg.load(folder, cache=tmp_path / "cache", as_of=AS_OF).reused is True
     assert _rules(fixed) == {"after_as_of_ordered_at": 1}
+
+    soon = tmp_path / "soon"
+    soon.mkdir()
+    _customers().to_parquet(soon / "customers.parquet")
+    ahead = pd.Timestamp.now(tz="UTC").tz_localize(None).ceil("s") + pd.Timedelta(seconds=2)
+    _orders(ordered_at=pd.to_datetime(["2024-03-01", "2099-01-01"]).append(pd.DatetimeIndex([ahead]))).to_parquet(
+        soon / "orders.parquet")
+    before = eg.load(soon, cache=tmp_path / "cache")
+    assert _rules(before) == {"after_as_of_ordered_at": 2}
+    time.sleep(max(0.0, (ahead - pd.Timestamp.now(tz="UTC").tz_localize(None)).total_seconds()) + 1.1)
+    after = eg.load(soon, cache=tmp_path / "cache")
+    assert after.reused is False and _rules(after) == {"after_as_of_ordered_at": 1}
+    assert after.report.set_index("table").loc["orders", "rows_used"] == 2
 
 
 def test_an_empty_customers_table_is_one_clear_error():

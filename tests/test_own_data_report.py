@@ -36,8 +36,8 @@ def tiny(tmp_path_factory) -> object:
 
     data = tmp_path_factory.mktemp("shop_data")
     tables = _shop()
-    # an order typed into the future: rejected by every notebook's load (as-of: now), which validates again
-    # each time (an outcome with such a reject is not reused); the notebooks must still agree on the data
+    # an order typed into the future: rejected by every notebook's load against its own as-of time (now), which
+    # the problem's text names; the notebooks must still agree that the data are the same
     future = pd.DataFrame({"order_id": [99], "customer_id": ["a"], "ordered_at": pd.to_datetime(["2099-01-01"]),
                            "revenue": [7.0]})
     tables["orders"] = pd.concat([tables["orders"], future], ignore_index=True)
