@@ -185,8 +185,20 @@ def test_a_change_of_composition_is_not_named_as_a_driver_and_says_it_is_one():
     found = findings(table, changes=ch, segments=pd.DataFrame(), trends=pd.DataFrame())
     overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
     assert len(overall) and "most of it" not in overall.sentence.iloc[0]
-    assert ('-14.0 points of the -14.0 points comes from who makes up the base, not from any plan\'s own rate: '
+    assert ('all of it comes from who makes up the base, not from any plan\'s own rate: '
             '"young" was 75% of it in 2024Q3 and 5% in 2024Q4.') in overall.sentence.iloc[0]
+
+
+def test_a_mix_larger_than_the_change_is_all_of_it_with_what_the_rates_did():
+    # as above, but old churns 40/380 in 2024Q4. By hand (midpoint shift-share): the change is 46/400 - 100/400 =
+    # -13.5 points; mix: young 0.30 x (0.05 - 0.75) = -0.21, old (40/380 + 0.10)/2 x (0.95 - 0.25) = +0.0718, so
+    # -13.8 points; rates: old (0.95 + 0.25)/2 x (40/380 - 0.10) = +0.3 points, young none
+    table = _churn_table({"young": (6, 20), "old": (40, 380)}, {"young": (90, 300), "old": (10, 100)})
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
+    assert "-13.5 points" in overall.sentence.iloc[0]
+    assert ('all of it comes from who makes up the base, not from any plan\'s own rate (together those moved '
+            '+0.3 points): "young" was 75% of it in 2024Q3 and 5% in 2024Q4.') in overall.sentence.iloc[0]
 
 
 def test_a_change_mostly_of_rates_is_not_called_one_of_composition():
@@ -338,3 +350,14 @@ def test_progress_matches_a_segment_whose_label_was_neutralised_in_the_csv(tmp_p
     now = p[p.period == "2024Q4"].set_index("segment_value")
     assert bool(now.loc[label, "met"]) is True and now.loc[label, "target"] == 0.08
     assert bool(now.loc["'north", "met"]) is False  # a label that starts with an apostrophe keeps it
+
+
+def test_a_mix_that_is_most_of_the_change_says_how_much():
+    # young churns 4/20 in 2024Q4. By hand: the change is 42/400 - 100/400 = -14.5 points; mix: young
+    # (0.20 + 0.30)/2 x (0.05 - 0.75) = -0.175, old 0.10 x 0.70 = +0.07, so -10.5 points; young's own rate
+    # (0.05 + 0.75)/2 x (0.20 - 0.30) = -4.0 points
+    table = _churn_table({"young": (4, 20), "old": (38, 380)}, {"young": (90, 300), "old": (10, 100)})
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
+    assert ('-10.5 points of the -14.5 points comes from who makes up the base, not from any plan\'s own rate: '
+            '"young" was 75% of it in 2024Q3 and 5% in 2024Q4.') in overall.sentence.iloc[0]

@@ -9,6 +9,7 @@ Everything else is summarised as "no significant change".
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -539,9 +540,15 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
     before = table.loc[table.period_role == _against(r), "period"]
     then = f" in {before.iloc[0]}" if len(before) else " before"
     own = "rate" if r.unit == "fraction" else "figure"
-    return (f"; {format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)} comes from who makes up the base, "
-            f"not from any {segment.replace('_', ' ')}'s own {own}: \"{moved.segment_value}\" was "
-            f"{moved.reference_weight:.0%} of it{then} and {moved.weight:.0%} in {r.period}")
+    # a mix as large as the change, or larger (the values' own figures moved a little the other way), is all of it:
+    # "-$2.27 of the -$2.24" read as a slip
+    whole = abs(mix) >= abs(r.effect) or format_delta(mix, r.unit) == format_delta(r.effect, r.unit)
+    rest = format_delta(r.effect - mix, r.unit)
+    aside = f" (together those moved {rest})" if whole and re.search(r"[1-9]", rest) else ""
+    part = "all of it" if whole else f"{format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)}"
+    return (f"; {part} comes from who makes up the base, not from any {segment.replace('_', ' ')}'s own "
+            f"{own}{aside}: \"{moved.segment_value}\" was {moved.reference_weight:.0%} of it{then} and "
+            f"{moved.weight:.0%} in {r.period}")
 
 
 def _other_customers(table: pd.DataFrame, r: Any) -> str:
