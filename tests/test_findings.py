@@ -361,3 +361,19 @@ def test_a_mix_that_is_most_of_the_change_says_how_much():
     overall = found[(found.segment == "all") & found.kind.str.startswith("change")]
     assert ('-10.5 points of the -14.5 points comes from who makes up the base, not from any plan\'s own rate: '
             '"young" was 75% of it in 2024Q3 and 5% in 2024Q4.') in overall.sentence.iloc[0]
+
+
+def test_a_deterioration_from_the_base_s_mix_gets_an_action_on_that_mix():
+    # the first example reversed: young (churning 30%) goes from 20/400 = 5% of the base to 300/400 = 75%, so churn
+    # rises 11% -> 25% with no plan's own rate moving; the plan acts on who makes up the base, not on churn itself
+    table = _churn_table({"young": (90, 300), "old": (10, 100)}, {"young": (6, 20), "old": (38, 380)})
+    found = findings(table, changes=change_tests(table), segments=pd.DataFrame(), trends=pd.DataFrame())
+    overall = found[(found.segment == "all") & found.kind.str.startswith("change")].iloc[0]
+    assert overall.composition == 'plan "young" was 5% of it in 2024Q3 and 75% in 2024Q4'
+    assert (found.composition[found.index != overall.name] == "").all()
+    plan = action_plan(found, table=table)
+    first = plan.iloc[0]
+    assert first.metric == "churn_rate" and first.strategy == "personalisation"
+    assert first.action.startswith('Find out why the base changed (plan "young" was 5% of it in 2024Q3 and 75% in '
+                                   '2024Q4)')
+    assert first.target == "18.0% (recover half the change)"  # 25% + (11% - 25%) / 2

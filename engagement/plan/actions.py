@@ -99,10 +99,19 @@ def action_plan(found: pd.DataFrame, *, table: pd.DataFrame, forecasts: pd.DataF
         target_value, target_text = _target(pd.Series(f._asdict()), unit)
         current = table[(table.metric == f.metric) & (table.segment == f.segment)
                         & (table.segment_value == f.segment_value) & (table.period_role == "current")]
+        action, strategy, outcome = entry.action, entry.strategy, entry.expected_outcome
+        if isinstance(getattr(f, "composition", ""), str) and f.composition:
+            # the figure moved because who makes up the base changed, not within any of its values: the playbook's
+            # levers for the figure itself (bundles for an average order) would not move it
+            name = str(f.metric_name)
+            action = (f"Find out why the base changed ({f.composition}): fewer such customers, or less from each "
+                      f"of them. Act on that segment (personalised outreach, a win-back offer) rather than on the "
+                      f"{name} of every customer, which did not move within the segment's values.")
+            strategy, outcome = "personalisation", f"The base's mix back toward what it was, and the {name} with it."
         rows.append({
             "finding": f.sentence, "metric": f.metric, "segment": f.segment, "segment_value": f.segment_value,
-            "also_in": also, "action": entry.action, "owner": entry.owner, "strategy": entry.strategy,
-            "expected_outcome": entry.expected_outcome,
+            "also_in": also, "action": action, "owner": entry.owner, "strategy": strategy,
+            "expected_outcome": outcome,
             "current": format_value(current.value.iloc[0], current.unit.iloc[0]) if len(current) else "",
             "forecast": forecast_text, "target": target_text, "target_value": target_value, "unit": unit,
             "severity": f.severity,

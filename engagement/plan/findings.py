@@ -29,11 +29,12 @@ __warm_up__ = ("engagement.analysis.segments",)
 #: Default targets where a published benchmark gives one (catalogue sources); pass your own.
 DEFAULT_TARGETS: dict[str, float] = {"email_open_rate": 0.21, "email_click_rate": 0.026,
                                      "unsubscribe_rate": 0.0026, "clv_cac_ratio": 3.0}
-#: ``other_metric`` is the second metric of a relationship ("" for every other kind): nothing downstream
-#: reads a finding's sentence to learn what it is about
+#: ``other_metric`` is the second metric of a relationship ("" for every other kind); ``composition`` says, for an
+#: overall change that comes from who makes up the base, whose share of it moved ("" otherwise): nothing
+#: downstream reads a finding's sentence to learn what it is about
 FINDING_COLUMNS = ["rank", "metric", "other_metric", "metric_name", "kind", "period", "segment", "segment_value",
                    "direction", "change", "value", "reference", "effect", "ci_low", "ci_high", "unit", "p_value",
-                   "q_value", "severity", "impact", "impact_basis", "score", "sentence"]
+                   "q_value", "severity", "impact", "impact_basis", "score", "composition", "sentence"]
 #: the kinds of finding that are movements (as opposed to levels, gaps and relationships)
 MOVEMENTS = ("change_vs_previous", "change_vs_last_year", "trend")
 #: customer-level volumes that all grow with the time a customer has been around
@@ -199,7 +200,7 @@ def findings(
     out = _gap_of_a_change(_explains(_one_per_effect(pd.DataFrame(rows)), segments))
     out["metric_name"] = out.metric.map(_name)
     described = [_describe(r, table, clv_by_segment, level_label(confidence)) for r in out.itertuples()]
-    for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score"):
+    for col in ("sentence", "direction", "change", "impact", "impact_basis", "severity", "score", "composition"):
         out[col] = [d[col] for d in described]
     return _rank(out)
 
@@ -433,12 +434,18 @@ def _twins(out: pd.DataFrame) -> pd.DataFrame:
 def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str = "95%") -> dict[str, Any]:
     """A finding's sentence, direction, money impact, severity and ranking score."""
     sentence, direction, change = _sentence(r, level)
+    composition = ""
     if r.kind in ("change_vs_previous", "change_vs_last_year"):
         if r.segment != "all" and not pd.isna(getattr(r, "rest_change", math.nan)):
             sentence += f", while the rest of the customers moved {format_delta(r.rest_change, r.unit)}"
         elif r.segment == "all":
             splits = _splits(table, r)  # computed once for the driver and the composition
-            sentence += _drivers(r, splits) or _composition(table, r, splits)
+            driver = _drivers(r, splits)
+            if driver:
+                sentence += driver
+            else:
+                line, composition = _composition(table, r, splits)
+                sentence += line
             sentence += _other_customers(table, r)
     sentence += getattr(r, "also", "") if isinstance(getattr(r, "also", ""), str) else ""
     impact, basis = _impact(r.metric, r.kind, r, table, clv) if r.kind != "relationship" \
@@ -452,7 +459,7 @@ def _describe(r: Any, table: pd.DataFrame, clv: pd.DataFrame | None, level: str 
         (r.effect if r.kind == "relationship" else 0.0)
     q = 0.0 if pd.isna(r.q_value) else r.q_value
     return {"sentence": sentence, "direction": direction, "change": change, "impact": impact, "impact_basis": basis,
-            "severity": _severity(q, rel, impact),
+            "composition": composition, "severity": _severity(q, rel, impact),
             "score": abs(rel) * (1 - min(q, 1)) * (1.5 if direction == "worse" else 1.0)}
 
 
@@ -512,7 +519,7 @@ COMPOSITION_SHARE = 0.5
 TIME_DRIVEN = ("tenure_band", "new_vs_returning")
 
 
-def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -> str:
+def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -> tuple[str, str]:
     """When an overall change of a share or a mean is mostly the base's mix by some segment column (shift-share):
     who makes up the base changed, not any value's own figure. CDNOW's average order fell $2.24 while the value
     tiers' own averages, weighted, added 3 cents: high-value customers placed 76% of the orders before and 58%
@@ -520,7 +527,7 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
 
     The segment column of ``splits`` (:func:`_splits`) whose mix part is the largest share of the change, at least
     :data:`COMPOSITION_SHARE`, while its values' own figures account for at most the rest; with the value whose
-    weight moved most. Empty when none is.
+    weight moved most. Returns the sentence's line and whose share moved (for the action plan); empty when none is.
     """
     best = None
     for segment, parts in splits.items():
@@ -535,7 +542,7 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
             moved = parts.loc[(parts.weight - parts.reference_weight).abs().idxmax()]
             best = (share, segment, mix, moved)
     if best is None:
-        return ""
+        return "", ""
     _, segment, mix, moved = best
     before = table.loc[table.period_role == _against(r), "period"]
     then = f" in {before.iloc[0]}" if len(before) else " before"
@@ -546,9 +553,10 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
     rest = format_delta(r.effect - mix, r.unit)
     aside = f" (together those moved {rest})" if whole and re.search(r"[1-9]", rest) else ""
     part = "all of it" if whole else f"{format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)}"
+    who = (f"\"{moved.segment_value}\" was {moved.reference_weight:.0%} of it{then} and {moved.weight:.0%} in "
+           f"{r.period}")
     return (f"; {part} comes from who makes up the base, not from any {segment.replace('_', ' ')}'s own "
-            f"{own}{aside}: \"{moved.segment_value}\" was {moved.reference_weight:.0%} of it{then} and "
-            f"{moved.weight:.0%} in {r.period}")
+            f"{own}{aside}: {who}", f"{segment.replace('_', ' ')} {who}")
 
 
 def _other_customers(table: pd.DataFrame, r: Any) -> str:
