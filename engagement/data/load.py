@@ -483,8 +483,9 @@ def _count_rules(
         hit = hits[f"__hit{i}"]
         aggs[f"n{i}"] = _int(hit).sum()
         aggs[f"e{i}"] = _example(hits[raw_of[column if column != "*" else first]], hit)
-        if _rule.startswith("after_as_of_"):
-            aggs[f"f{i}"] = ibis.ifelse(hit, hits[column].cast("timestamp"), ibis.null("timestamp")).min()
+        if _rule.startswith("after_as_of_"):  # in seconds: a time in 2999 does not fit Spark's pandas timestamps
+            seconds = hits[column].cast("timestamp").epoch_seconds().cast("float64").floor().cast("int64")
+            aggs[f"f{i}"] = ibis.ifelse(hit, seconds, ibis.null("int64")).min()
     return hits.aggregate(**aggs).execute().iloc[0]
 
 
@@ -614,7 +615,8 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     rows_read = int(counts["rows_read"])
     for i, (rule, *_rest) in enumerate(rules):
         if rule.startswith("after_as_of_") and not pd.isna(counts[f"f{i}"]):
-            first_future = pd.Timestamp(counts[f"f{i}"])
+            # to the second, rounded down: a stored outcome is reused only while now is before it, so never late
+            first_future = pd.Timestamp(int(counts[f"f{i}"]), unit="s")
             checks.future_from = first_future if checks.future_from is None else min(checks.future_from, first_future)
     raw_cols = [raw_of[c] for c in raw.columns]
     hashed = view.mutate(__hash=_row_hash(view, raw_cols, checks.spark))
