@@ -227,11 +227,30 @@ def test_rows_sharing_a_hash_are_compared_column_by_column(monkeypatch):
 
     honest = eg.load(_suspect_tables())
     monkeypatch.setattr(importlib.import_module("engagement.data.load"), "_row_hash",
-                        lambda table, columns, wide: ibis.literal(7, "int64"))
+                        lambda table, columns, wide, duckdb=False: ibis.literal(7, "int64"))
     colliding = eg.load(_suspect_tables())
     pd.testing.assert_frame_equal(honest.report, colliding.report)
     pd.testing.assert_frame_equal(honest.problems, colliding.problems)
     _assert_same_contents(_contents(honest), _contents(colliding))
+
+
+def test_duckdb_row_hash_is_ibis_hash_unsigned():
+    """The row screen takes DuckDB's hash as it is: the same 64 bits as Ibis's hash (which casts them to a signed
+    integer through a bit string), so copies share it, rows that differ in a null or a value do not."""
+    import importlib
+
+    import ibis
+
+    load_module = importlib.import_module("engagement.data.load")
+    frame = pd.DataFrame({"a": ["x", "x", "x", None, "y"], "t": pd.to_datetime(["2024-01-01"] * 4 + [None]),
+                          "v": [1.5, 1.5, 2.5, 1.5, None]})
+    con = ibis.duckdb.connect()
+    t = con.create_table("rows", frame)
+    got = t.select(u=load_module._row_hash(t, ["a", "t", "v"], False, True),
+                   s=load_module._row_hash(t, ["a", "t", "v"], False, False)).to_pandas()
+    assert str(t.select(u=load_module._row_hash(t, ["a"], False, True)).schema()["u"]) == "uint64"
+    assert [int(u) for u in got["u"]] == [int(s) % 2 ** 64 for s in got["s"]]
+    assert got["u"].iloc[0] == got["u"].iloc[1] and got["u"].nunique() == 4
 
 
 @pytest.mark.parametrize("spark", [False, True])
