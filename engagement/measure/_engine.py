@@ -56,7 +56,11 @@ def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.Nu
     0.6
     """
     if x.type().is_floating() or x.type().is_decimal():
-        return x.cast(EXACT).sum(where=where).cast(dt.float64)
+        if where is None:
+            return x.cast(EXACT).sum().cast(dt.float64)
+        # a CASE casts only the rows that count: an aggregate's FILTER made DuckDB cast every row (0.29 s of the
+        # orders' 0.79 s query at a million customers, where a quarter of the rows read are the period's)
+        return ibis.ifelse(where, x.cast(EXACT), ibis.null(EXACT)).sum().cast(dt.float64)
     return x.sum(where=where)
 
 
