@@ -448,3 +448,32 @@ def test_large_data_measures_its_periods_in_batches_with_the_same_figures(monkey
         monkeypatch.setattr(compute, "BATCH_ROWS", size * rows)
         pd.testing.assert_frame_equal(measure_series(ds, "2024-03", periods=5, segments=["plan"], inactivity_days=30),
                                       together)
+
+
+@pytest.mark.parametrize("inactivity_days", [30, 365, 400])
+def test_value_tiers_rank_the_year_before_whatever_the_inactivity_window(inactivity_days):
+    """The value tiers come from the orders' facts (one read of the orders for both), which read the inactivity
+    window and the year before the period together: the tiers are the year's whichever window is longer.
+    By hand, March 2024 (the year before: from 2023-03-02): spend a 10, b 50, c 5 (its 500 on 2023-03-01 is a day
+    too early), e 30; d ordered only in March, f only in February 2023. Tertiles of four: c, a low; e mid; b high."""
+    from engagement.measure import parse_period
+    from engagement.measure.facts import FLAG_COLUMNS, Periods, customer_facts
+    from engagement.measure.segments import segment_columns
+
+    customers = pd.DataFrame({"customer_id": list("abcdef"), "signup_at": DATES(["2022-01-01"] * 6)})
+    orders = pd.DataFrame({
+        "order_id": range(8), "customer_id": list("aabccdef"),
+        "ordered_at": DATES(["2024-02-10", "2024-03-05", "2023-06-01", "2023-03-01", "2023-12-01", "2024-03-10",
+                             "2023-04-01", "2023-02-10"]),
+        "revenue": [10.0, 100.0, 50.0, 500.0, 5.0, 60.0, 30.0, 70.0]})
+    ds = eg.load({"customers": customers, "orders": orders})
+    period = parse_period("2024-03")
+    facts = customer_facts(ds, Periods(period, inactivity_days), pd.Timestamp("2024-06-01"), 30.0, inactivity_days)
+    by_facts = segment_columns(ds, period, ["value_tier"], customers=facts.flags, keep=FLAG_COLUMNS,
+                               orders=facts.parts["orders"]).to_pandas()
+    direct = segment_columns(ds, period, ["value_tier"]).to_pandas()
+    expected = {"a": "low", "b": "high", "c": "low", "d": "none", "e": "mid", "f": "none"}
+    assert dict(zip(by_facts.customer_id, by_facts.__seg0, strict=True)) == expected
+    assert dict(zip(direct.customer_id, direct.__seg0, strict=True)) == expected
+    for cached in facts.caches:
+        cached.release()

@@ -306,7 +306,8 @@ def _measure_batch(ds: Dataset, measured: list[tuple[str, Period]], segments: li
     P = Periods([per for _, per in measured], inactivity_days)
     facts = customer_facts(ds, P, as_of, timeout, inactivity_days)
     # each customer's segment values and flags: every source's sums and the support times read it
-    wide = segment_columns(ds, P, segments, customers=facts.flags, keep=FLAG_COLUMNS).cache()
+    wide = segment_columns(ds, P, segments, customers=facts.flags, keep=FLAG_COLUMNS,
+                           orders=facts.parts.get("orders")).cache()
     sums = segment_sums(wide, facts, segments, fw_min)
     anonymous, caches = facts.anonymous, facts.caches
     if anonymous is not None:  # the anonymous visitors' sessions count for all customers

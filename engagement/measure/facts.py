@@ -85,6 +85,7 @@ class Periods:
             "__s": [p.start for p in ps], "__e": [p.end for p in ps],
             "__s_year": [p.start - year for p in ps],  # tenure band and value tier
             "__s_inact": [p.start - window for p in ps], "__e_inact": [p.end - window for p in ps],
+            "__s_orders": [p.start - max(window, year) for p in ps],  # the orders read: both windows before
             "__e_week": [p.end + pd.Timedelta(days=8) for p in ps],  # the first week of its last new customers
             "__s_web": [p.start - SESSION_MARGIN for p in ps], "__e_web": [p.end + SESSION_MARGIN for p in ps],
             "__monday": [int(calendar_weeks(p)[0].timestamp()) for p in ps],
@@ -147,24 +148,29 @@ def _customer_flags(ds: Dataset, P: Periods) -> ir.Table:
 
 
 def _orders(ds: Dataset, P: Periods) -> ir.Table:
-    """The period's order facts and the non-contractual churn facts, from one pass over the orders of the
-    ``inactivity_days`` before the period and of the period (two passes and two per-cell queries took 1.0-1.3 s
-    at a million customers, one 1.0 s).
+    """The period's order facts, the non-contractual churn facts and each customer's spend in the year before
+    the period, from one pass over the orders of the period and of the ``inactivity_days`` (and the 365 days)
+    before it (two passes and two per-cell queries took 1.0-1.3 s at a million customers, one 1.0 s).
 
     Inactivity churn: a customer who ordered in the ``inactivity_days`` before the period was active at its
     start; of those, one with no order in the ``inactivity_days`` before its end has lapsed by its end. A
     customer who ordered only before the period has a row with no order in it (``n_orders`` 0).
+    ``__spend_year`` is the revenue of the 365 days before the period, the value tier's
+    (:func:`~engagement.measure.segments.segment_columns`); a sum of no orders is null.
     """
-    o = P.within(ds["orders"], "ordered_at", "__s_inact", "__e")
+    o = P.within(ds["orders"], "ordered_at", "__s_orders", "__e")
     now = o.ordered_at >= P.value(o, "__s")
     sums: dict[str, Any] = {"n_orders": _i(now).sum(), "revenue": _xsum(o.revenue, where=now),
                             "revenue_sq": _xsum(o.revenue * o.revenue, where=now)}
     if "cost" in o.columns:  # optional: without it margin CLV is revenue CLV (n_cost = 0 says so)
         sums.update(cost=_xsum(o.cost.fill_null(0.0), where=now), n_cost=_i(now & o.cost.notnull()).sum())
+    inactive_window = ~now & (o.ordered_at >= P.value(o, "__s_inact"))
+    year = ~now & (o.ordered_at >= P.value(o, "__s_year"))
     per = o.group_by(["customer_id", *P.key]).aggregate(
-        **sums, __b=_i(~now).max(), __r=_i(o.ordered_at >= P.value(o, "__e_inact")).max())
+        **sums, __b=_i(inactive_window).max(), __r=_i(o.ordered_at >= P.value(o, "__e_inact")).max(),
+        __y=_xsum(o.revenue, where=year))
     return per.select(*sums, "customer_id", *P.key, inact_at_start=per.__b,
-                      inact_lost=_i((per.__b == 1) & (per.__r == 0)))
+                      inact_lost=_i((per.__b == 1) & (per.__r == 0)), __spend_year=per.__y)
 
 
 def _surveys(ds: Dataset, P: Periods) -> ir.Table:
@@ -405,15 +411,20 @@ def customer_facts(
         "email": lambda: _email(ds, P), "referred": lambda: _referred(ds), "tickets": lambda: _tickets(ds, P),
     }
     parts = {name: build() for name, build in builders.items() if all(ds.has(t) for t in FACT_SOURCES[name])}
+    if "orders" in parts:  # read twice: its per-cell sums, and the value tiers of the segment table
+        parts["orders"] = parts["orders"].cache()
+        caches.append(parts["orders"])
     # who did anything: the rows behind n_events, n_orders, email_clicks, responses and n_sessions. Read from the
-    # tables rather than from those facts, whose group-bys would run again (and cost Ibis a compilation each)
+    # tables rather than from those facts, whose group-bys would run again (and cost Ibis a compilation each),
+    # except the orders' facts, which are cached
     who = ["customer_id", *P.key]
     active = []
     if daily is not None:
         active.append(daily.filter(daily.day < P.value(daily, "__e")).select(*who))
-    for table, column in (("orders", "ordered_at"), ("survey_responses", "responded_at")):
-        if ds.has(table):
-            active.append(P.within(ds[table], column, "__s", "__e").select(*who))
+    if "orders" in parts:
+        active.append(parts["orders"].filter(parts["orders"].n_orders > 0).select(*who))
+    if ds.has("survey_responses"):
+        active.append(P.within(ds["survey_responses"], "responded_at", "__s", "__e").select(*who))
     if ds.has("email_events"):
         em = P.within(ds["email_events"], "occurred_at", "__s", "__e")
         active.append(em.filter(em.event == "click").select(*who))
@@ -521,7 +532,9 @@ def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int, key: list[
         eligible = (_flag(j, "new") == 1) & (j.fw_complete == 1)
         return {"fw_n": _i(eligible).sum(), "fw_engaged": _i(eligible & (j.fw_days >= fw_min)).sum(),
                 "fw_days_sum": ibis.ifelse(eligible, j.fw_days, 0).sum()}
-    aggs: dict[str, Any] = {c: _xsum(j[c]) for c in part.columns if c not in ("customer_id", *key)}
+    # a column named __... is read elsewhere, not summed (the orders' spend of the year before: the value tier)
+    aggs: dict[str, Any] = {c: _xsum(j[c]) for c in part.columns
+                            if c not in ("customer_id", *key) and not c.startswith("__")}
     if name == "orders":
         aggs["buyers"] = _i(j.n_orders > 0).sum()
         # customer-level moments of orders and revenue: AOV's interval clusters the orders in their customers

@@ -52,7 +52,8 @@ def split_crossed(value: str) -> tuple[str, str]:
 
 
 def segment_columns(ds: Dataset, period: Period | Periods, segments: Sequence[str], *,
-                    customers: ir.Table | None = None, keep: Sequence[str] = ()) -> ir.Table:
+                    customers: ir.Table | None = None, keep: Sequence[str] = (),
+                    orders: ir.Table | None = None) -> ir.Table:
     """Wide table ``customer_id, __seg0, __seg1, ...``: each customer's value of each segment, as text.
 
     One row per customer who exists by ``period.end``; column ``__seg<i>`` holds
@@ -62,7 +63,10 @@ def segment_columns(ds: Dataset, period: Period | Periods, segments: Sequence[st
     segment ``"plan*region"`` (:func:`crossed`) has one value per pair of values.
     ``customers`` (default ``ds["customers"]``) may carry more columns of each
     customer, of which those named in ``keep`` are kept: the measurement's flags
-    come with the segments from one read of the customers, not from a join.
+    come with the segments from one read of the customers, not from a join. ``orders``: the orders' facts
+    of :func:`~engagement.measure.facts.customer_facts`, whose ``__spend_year`` is each customer's revenue in
+    the 365 days before the period (the value tiers are then ranked from it rather than from another read of
+    the orders).
 
     Several periods (:class:`~engagement.measure.facts.Periods`): a row per customer and period, with the period's
     index ``__p``; ``customers`` are then the periods' customers with their bounds (the facts' flags).
@@ -89,8 +93,11 @@ def segment_columns(ds: Dataset, period: Period | Periods, segments: Sequence[st
         elif col == "value_tier":
             if not ds.has("orders"):
                 raise ValueError("Segment 'value_tier' needs the orders table, which the dataset does not have.")
-            o = P.within(ds["orders"], "ordered_at", "__s_year", "__s")
-            spend = o.group_by(["customer_id", *P.key]).aggregate(spend=_xsum(o.revenue))
+            if orders is not None:
+                spend = orders.select("customer_id", *P.key, spend=orders.__spend_year)
+            else:
+                o = P.within(ds["orders"], "ordered_at", "__s_year", "__s")
+                spend = o.group_by(["customer_id", *P.key]).aggregate(spend=_xsum(o.revenue))
             spend = spend.filter(spend.spend > 0)
             tiers = spend.select("customer_id", *P.key, __tier=ibis.ntile(3).over(
                 group_by=[spend[k] for k in P.key], order_by=[spend.spend, spend.customer_id]))
