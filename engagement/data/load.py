@@ -542,8 +542,9 @@ def _repeated(values: ir.Table, spark: bool, nullable: bool = True) -> ir.Table:
     that none is null.
 
     DuckDB sorts them and compares neighbours (2.2 s over the row hashes of 28 million events, the scan and the
-    hashing included, against 5.1 s for a GROUP BY with a 28-million-entry hash table; 0.5 s against 1.1 s for an exact distinct count of 5.6
-    million order ids); Spark groups, since a window without partitions would run on one executor.
+    hashing included, against 5.1 s for a GROUP BY with a 28-million-entry hash table; 0.5 s against 1.1 s for
+    an exact distinct count of 5.6 million order ids); Spark groups, since a window without partitions would run
+    on one executor.
     """
     if nullable:  # a row hash never is null; the test made DuckDB compute it twice (0.7 s over 28 million rows)
         values = values.filter(values.__v.notnull())
@@ -733,15 +734,26 @@ def _lazy_used(name: str, spec: TableSpec, raw: ir.Table, suspect_rows: ir.Table
     if int(suspect_rows.count().execute()) > LAZY_SUSPECTS:
         return None
     rows = suspect_rows.to_pyarrow()
-    rest = _less_suspects(spec, raw, rows)
-    if rest is None:
+    used = _source_less_rows(name, spec, raw, rows, kept, decimal_ids)
+    if used is None:
         return None
-    used = _typed(name, spec, rest.union(kept.select(*raw.columns)), decimal_ids)
     try:
         n, ranges = _ranges(spec, used)
     except Exception:  # a literal the engine cannot compare: the copy it is
         return None
     return (used, rows, kept, ranges) if n == rows_used else None
+
+
+def _source_less_rows(name: str, spec: TableSpec, raw: ir.Table, rows: pa.Table, kept: ir.Table,
+                      decimal_ids: set[str]) -> ir.Table | None:
+    """The used rows of a table kept lazily, typed: the source less every row equal to one of ``rows`` (the
+    suspects), plus ``kept`` (those that passed); None when ``rows`` cannot be compared (:func:`_less_suspects`).
+    Validation builds them so, and so does a load that reuses the snapshot."""
+    rest = _less_suspects(spec, raw, rows)
+    if rest is None:
+        return None
+    kept = kept.select(**{c: kept[c].cast(raw[c].type()) for c in raw.columns})  # as read back from Parquet
+    return _typed(name, spec, rest.union(kept), decimal_ids)
 
 
 def _less_suspects(spec: TableSpec, raw: ir.Table, rows: pa.Table) -> ir.Table | None:
@@ -843,13 +855,12 @@ def _stored(con: Any, entry: Path, name: str, raw: ir.Table | None = None, decim
         return _eng.read_parquet(con, entry / f"{name}.used.parquet", f"used_{name}"), rejects
     if raw is None:
         raise ValueError(f"the snapshot keeps {name} as its source less its suspects: the source is needed")
-    spec = CONTRACT[name]
-    rest = _less_suspects(spec, raw, pq.read_table(entry / f"{name}.suspects.parquet"))
-    if rest is None:  # pragma: no cover - written only where it was not None, by this code (the key has it)
-        raise ValueError(f"the snapshot's suspects of {name} cannot be compared")
     kept = _eng.read_parquet(con, entry / f"{name}.kept.parquet", f"kept_{name}")
-    kept = kept.select(**{c: kept[c].cast(raw[c].type()) for c in raw.columns})
-    return _typed(name, spec, rest.union(kept), decimal_ids or set()), rejects
+    used = _source_less_rows(name, CONTRACT[name], raw, pq.read_table(entry / f"{name}.suspects.parquet"), kept,
+                             decimal_ids or set())
+    if used is None:  # pragma: no cover - written only where it was not None, by this code (the key has it)
+        raise ValueError(f"the snapshot's suspects of {name} cannot be compared")
+    return used, rejects
 
 
 def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str,

@@ -547,6 +547,7 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
     before = table.loc[table.period_role == _against(r), "period"]
     then = f" in {before.iloc[0]}" if len(before) else " before"
     own = "rate" if r.unit == "fraction" else "figure"
+    label = segment.replace("_", " ")
     # a mix as large as the change, or larger (the values' own figures moved a little the other way), is all of it:
     # "-$2.27 of the -$2.24" read as a slip
     whole = abs(mix) >= abs(r.effect) or format_delta(mix, r.unit) == format_delta(r.effect, r.unit)
@@ -555,8 +556,7 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
     part = "all of it" if whole else f"{format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)}"
     who = (f"\"{moved.segment_value}\" was {moved.reference_weight:.0%} of it{then} and {moved.weight:.0%} in "
            f"{r.period}")
-    return (f"; {part} comes from who makes up the base, not from any {segment.replace('_', ' ')}'s own "
-            f"{own}{aside}: {who}", f"{segment.replace('_', ' ')} {who}")
+    return f"; {part} comes from who makes up the base, not from any {label}'s own {own}{aside}: {who}", f"{label} {who}"
 
 
 def _other_customers(table: pd.DataFrame, r: Any) -> str:
