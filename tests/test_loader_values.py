@@ -134,6 +134,25 @@ def test_csv_ids_written_as_decimals_match_whole_ids(tmp_path):
     assert sorted(ds["orders"].to_pandas()["customer_id"]) == ["007", "3", "A.0"]
 
 
+def test_ids_written_as_decimals_are_screened_with_and_without_a_reference(tmp_path):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    _customers().to_csv(folder / "customers.csv", index=False)
+    # customer ids point at customers: only an id that points at none is looked at again ("9" is simply unknown);
+    # order ids point at nothing: "10.0" is order 10, the same id as the next row's
+    _orders(order_id=["10.0", "10", "11"], customer_id=["1", "2", "9"]).to_csv(folder / "orders.csv", index=False)
+    ds = eg.load(folder, cache=False, as_of=AS_OF)
+    assert _rules(ds) == {"unknown_customer_id": 1, "duplicate_order_id": 2}
+    assert [n for n in ds.notes if "whole decimals" in n] == [
+        "orders.order_id: 1 id(s) written as whole decimals (such as 17.0) are read as whole numbers (17)"]
+    _orders(order_id=["10", "11", "12"], customer_id=["1.0", "2", "9"]).to_csv(folder / "orders.csv", index=False)
+    ds = eg.load(folder, cache=False, as_of=AS_OF)
+    assert _rules(ds) == {"unknown_customer_id": 1}
+    assert sorted(ds["orders"].to_pandas()["customer_id"]) == ["1", "2"]
+    assert [n for n in ds.notes if "whole decimals" in n] == [
+        "orders.customer_id: 1 id(s) written as whole decimals (such as 17.0) are read as whole numbers (17)"]
+
+
 def test_rows_of_a_duplicated_customer_say_duplicate_not_unknown():
     customers = pd.concat([_customers(), pd.DataFrame({"customer_id": ["2"],
                                                        "signup_at": [pd.Timestamp("2024-04-01")]})])
