@@ -333,6 +333,67 @@ def test_few_rejects_are_kept_out_by_their_values_and_the_range_is_the_used_rows
     assert warm.known_range("pageviews", "viewed_at") is None
 
 
+@pytest.mark.parametrize("extra, read", [
+    ({}, False),  # the last instant is the copied view's, and a copy of it is used: the source's own range
+    ({"visitor_id": "v9", "viewed_at": pd.Timestamp("2030-01-01")}, True),  # only a rejected row holds the last
+    ({"visitor_id": None, "viewed_at": pd.Timestamp("2024-03-01 09:00")}, True),  # a rejected row holds the first
+])
+def test_a_lazily_kept_tables_range_is_the_sources_unless_only_rejects_hold_an_end(tmp_path, monkeypatch, extra,
+                                                                                     read):
+    """The first and last view of the used rows, worked out by hand: 10:00 (09:00 where a row without a visitor
+    has it, since v8 has it too) to 12:00:00.5 (the copied view, one copy used); read from the used rows only
+    where a rejected row alone may hold an end, from the source's own first and last value elsewhere."""
+    load_module = importlib.import_module("engagement.data.load")
+
+    read_calls = []
+    real = load_module._ranges
+    monkeypatch.setattr(load_module, "_ranges", lambda *a: read_calls.append(1) or real(*a))
+    customers = pd.DataFrame({"customer_id": ["a"], "signup_at": pd.to_datetime(["2024-01-01"])})
+    views = pd.DataFrame({
+        "visitor_id": ["v1", "v2", "v3", "v3", "v8"],
+        "customer_id": ["a", None, "a", "a", None],
+        "viewed_at": pd.to_datetime(["2024-03-01 10:00:00", "2024-03-01 11:00:00", "2024-03-01 12:00:00.5",
+                                     "2024-03-01 12:00:00.5", "2024-03-01 09:00:00" if extra else "2024-03-01 10:30:00"],
+                                    format="ISO8601"),
+        "page": ["/"] * 5,
+    })
+    if extra:
+        views = pd.concat([views, pd.DataFrame([{**extra, "customer_id": None, "page": "/"}])], ignore_index=True)
+    src = tmp_path / "src"
+    src.mkdir()
+    customers.to_parquet(src / "customers.parquet")
+    views.to_parquet(src / "pageviews.parquet")
+    cold = eg.load(src, cache=tmp_path / "cache", as_of="2024-12-31")
+    assert cold.report.set_index("table").loc["pageviews", "rows_rejected"] == 1 + bool(extra)
+    assert "pageviews.suspects.parquet" in [p.name for p in cold.snapshot.glob("*.parquet")]  # kept lazily
+    assert bool(read_calls) == read
+    first = pd.Timestamp("2024-03-01 09:00" if extra else "2024-03-01 10:00")
+    assert cold.known_range("pageviews", "viewed_at") == (first, pd.Timestamp("2024-03-01 12:00:00.5"))
+    used = eg.load(src, cache=False, as_of="2024-12-31")["pageviews"].to_pandas()
+    assert (used["viewed_at"].min(), used["viewed_at"].max()) == cold.known_range("pageviews", "viewed_at")
+
+
+def test_suspects_that_do_not_come_back_as_their_literals_are_stored_as_a_copy(tmp_path, monkeypatch):
+    """A literal that differs from the value it was read from (here every timestamp one microsecond late) would
+    keep rejected rows and drop used ones: the suspects are checked against their own literals, and the used
+    rows are then written whole, the same rows as an uncached load."""
+    load_module = importlib.import_module("engagement.data.load")
+    real = load_module._literal
+    monkeypatch.setattr(load_module, "_literal", lambda v, t: real(v + pd.Timedelta("1us"), t)
+                        if isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat") else real(v, t))
+    customers = pd.DataFrame({"customer_id": ["a"], "signup_at": pd.to_datetime(["2024-01-01"])})
+    src = tmp_path / "src"
+    src.mkdir()
+    customers.to_parquet(src / "customers.parquet")
+    pd.DataFrame({"visitor_id": ["v1", "v2", "v2"], "customer_id": ["a", None, None],
+                  "viewed_at": pd.to_datetime(["2024-03-01 10:00", "2024-03-01 11:00", "2024-03-01 11:00"]),
+                  "page": ["/", "/", "/"]}).to_parquet(src / "pageviews.parquet")
+    cold = eg.load(src, cache=tmp_path / "cache", as_of="2024-12-31")
+    assert "pageviews.used.parquet" in [p.name for p in cold.snapshot.glob("*.parquet")]
+    monkeypatch.setattr(load_module, "_literal", real)
+    _assert_same_contents(_contents(cold), _contents(eg.load(src, cache=False, as_of="2024-12-31")))
+
+
 @pytest.mark.parametrize("suspects", [[0, 3], [3], [1, 2, 3]])
 def test_the_source_less_its_suspects_is_an_anti_join(suspects):
     """_less_suspects keeps exactly the rows equal to no suspect in every column (NULLs alike), whether the

@@ -713,8 +713,7 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
                                       flagged.filter(with_id & ~is_dup).select(ids).distinct())
     summary = {"table": name, "rows_read": rows_read, "rows_used": rows_read - rejected, "rows_rejected": rejected}
     if not checks.spark:
-        suspect_rows = flagged.select(**{c: flagged[raw_of[c]] for c in raw.columns}).distinct()
-        lazy = _lazy_used(name, spec, raw, suspect_rows, kept, rows_read - rejected, checks.decimal_ids)
+        lazy = _lazy_used(name, spec, raw, flagged, raw_of, kept, rows_read - rejected, checks.decimal_ids)
         if lazy is not None:
             return _Outcome(lazy[0], bad, summary, problems, flagged, lazy[1:])
     good = _source_less_suspects(name, spec, raw, bad, kept, checks.decimal_ids)
@@ -726,18 +725,21 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
 LAZY_SUSPECTS = 64
 
 
-def _lazy_used(name: str, spec: TableSpec, raw: ir.Table, suspect_rows: ir.Table, kept: ir.Table, rows_used: int,
-               decimal_ids: set[str]) -> tuple[ir.Table, pa.Table, ir.Table, dict[str, tuple[Any, Any]]] | None:
+def _lazy_used(name: str, spec: TableSpec, raw: ir.Table, flagged: ir.Table, raw_of: dict[str, str], kept: ir.Table,
+               rows_used: int, decimal_ids: set[str]
+               ) -> tuple[ir.Table, pa.Table, ir.Table, dict[str, tuple[Any, Any]]] | None:
     """The used rows as the source less the suspects' values plus the suspects that passed, if that is exact.
 
     A table of 27 million pageviews with one copied row had its used rows written to the snapshot, 3.4 s of a
     first load; joined against the suspects instead, every later scan cost a third more. The source less the
     suspects' few distinct rows (:func:`_less_suspects`) costs a period's scan 0.02-0.03 s (0.45 s). It is used
-    only when the rows it keeps are as many as validation counted (a value that does not come back as the same
-    literal falls back to the copy). Returns the used rows, the suspects' rows, the suspects that passed, and per
-    timestamp column of the used rows its first and last value (a filtered scan cannot answer them from the
-    Parquet statistics: 0.4 s instead of nothing); None when the suspects are too many or the count differs.
+    only when every suspect equals its own row's literals (a value that does not come back as the same literal
+    falls back to the copy): the rows it takes away are then exactly the suspects, since a row equal to a suspect
+    shares its hash, its key and its rules' outcome, and so is one. Returns the used rows, the suspects' rows, the
+    suspects that passed, and per timestamp column of the used rows its first and last value
+    (:func:`_lazy_ranges`); None when the suspects are too many or do not compare exactly.
     """
+    suspect_rows = flagged.select(**{c: flagged[raw_of[c]] for c in raw.columns}).distinct()
     if int(suspect_rows.count().execute()) > LAZY_SUSPECTS:
         return None
     rows = suspect_rows.to_pyarrow()
@@ -745,10 +747,52 @@ def _lazy_used(name: str, spec: TableSpec, raw: ir.Table, suspect_rows: ir.Table
     if used is None:
         return None
     try:
-        n, ranges = _ranges(spec, used)
+        exact, ranges = _lazy_ranges(name, spec, raw, rows, flagged, raw_of, decimal_ids)
+        if not exact:
+            return None
+        if ranges is None:  # a first or last value held only by rejected rows: read the used rows for them
+            n, ranges = _ranges(spec, used)
+            if n != rows_used:
+                return None
     except Exception:  # a literal the engine cannot compare: the copy it is
         return None
-    return (used, rows, kept, ranges) if n == rows_used else None
+    return used, rows, kept, ranges
+
+
+def _lazy_ranges(name: str, spec: TableSpec, raw: ir.Table, rows: pa.Table, flagged: ir.Table,
+                 raw_of: dict[str, str], decimal_ids: set[str]) -> tuple[bool, dict[str, tuple[Any, Any]] | None]:
+    """Whether every suspect equals its own row's literals, and per timestamp column of a table kept lazily
+    the first and last value of its used rows (:func:`_ranges`), the source's own where that is exact.
+
+    The used rows are the source less its rejected rows, so a column's first value in the source is theirs
+    unless only rejected rows hold it; the ranges are then None (the used rows must be read). A filtered scan
+    cannot answer from the Parquet statistics (0.46 s over 27 million pageviews, against none); the checks run
+    on the few suspects alone.
+    """
+    typed = _typed(name, spec, raw, decimal_ids)
+    cols = [c.name for c in spec.columns if c.kind in ("timestamp", "date") and c.name in typed.columns]
+    aggs: dict[str, Any] = {"__n": typed.count()}  # an aggregate even without timestamp columns
+    for i, c in enumerate(cols):
+        aggs.update({f"lo{i}": typed[c].min().cast("timestamp"), f"hi{i}": typed[c].max().cast("timestamp")})
+    got = typed.aggregate(**aggs).execute().iloc[0]
+    suspects = flagged.select(**{c: flagged[raw_of[c]] for c in raw.columns},
+                              **{f"__t{i}": flagged[c].cast("timestamp") for i, c in enumerate(cols)},
+                              __bad=flagged.__bad)
+    _elsewhere, there, equal = _located(spec, suspects, rows)
+    checks: dict[str, Any] = {"__off": _int(~(there & equal).fill_null(False)).sum()}
+    for i in range(len(cols)):
+        for end in ("lo", "hi"):
+            if not pd.isna(got[f"{end}{i}"]):
+                same = suspects[f"__t{i}"] == ibis.literal(pd.Timestamp(got[f"{end}{i}"]).to_pydatetime())
+                checks[f"bad_{end}{i}"] = _int(same & suspects.__bad).max()
+                checks[f"good_{end}{i}"] = _int(same & ~suspects.__bad).max()
+    seen = suspects.aggregate(**checks).execute().iloc[0]
+    if int(seen["__off"] or 0):
+        return False, None
+    for key in checks:
+        if key.startswith("bad_") and int(seen[key] or 0) and not int(seen[f"good_{key[4:]}"] or 0):
+            return True, None
+    return True, {c: (_stamp(got[f"lo{i}"]), _stamp(got[f"hi{i}"])) for i, c in enumerate(cols)}
 
 
 def _source_less_rows(name: str, spec: TableSpec, raw: ir.Table, rows: pa.Table, kept: ir.Table,
@@ -777,15 +821,24 @@ def _less_suspects(spec: TableSpec, raw: ir.Table, rows: pa.Table) -> ir.Table |
     if not all(t.is_primitive() or t.is_decimal() or t.is_temporal() or t.is_string() for t in types) or any(
             t.is_binary() for t in types):
         return None
-    stamps = [c.name for c in spec.columns if c.kind in ("timestamp", "date") and c.name in raw.columns]
-    at = raw[stamps[0] if stamps else raw.columns[0]]
+    elsewhere, there, equal = _located(spec, raw, rows)
+    return raw.filter(elsewhere).union(raw.filter(there & ~equal))
+
+
+def _located(spec: TableSpec, table: ir.Table, rows: pa.Table
+             ) -> tuple[ir.BooleanValue, ir.BooleanValue, ir.BooleanValue]:
+    """For a table with the source's columns: whether a row's locating column holds none of ``rows``' values
+    there (``elsewhere``), one of them (``there``), and whether the row equals one of ``rows`` in every column
+    (``equal``). See :func:`_less_suspects`."""
+    stamps = [c.name for c in spec.columns if c.kind in ("timestamp", "date") and c.name in table.columns]
+    at = table[stamps[0] if stamps else table.columns[0]]
     values = rows.to_pylist()
     equal = ibis.literal(False)
     for row in values:
         same = ibis.literal(True)
-        for c in raw.columns:
+        for c in rows.column_names:
             v = row[c]
-            same = same & (raw[c].isnull() if v is None else raw[c].identical_to(_literal(v, raw[c].type())))
+            same = same & (table[c].isnull() if v is None else table[c].identical_to(_literal(v, table[c].type())))
         equal = equal | same
     located = sorted({row[at.get_name()] for row in values if row[at.get_name()] is not None})
     points = [_literal(v, at.type()) for v in located]
@@ -797,7 +850,7 @@ def _less_suspects(spec: TableSpec, raw: ir.Table, rows: pa.Table) -> ir.Table |
             there = there | at.isnull()
     else:  # every suspect has no value there
         elsewhere, there = at.notnull(), at.isnull()
-    return raw.filter(elsewhere).union(raw.filter(there & ~equal))
+    return elsewhere, there, equal
 
 
 def _literal(value: Any, dtype: dt.DataType) -> ir.Value:
