@@ -411,23 +411,25 @@ def customer_facts(
         "email": lambda: _email(ds, P), "referred": lambda: _referred(ds), "tickets": lambda: _tickets(ds, P),
     }
     parts = {name: build() for name, build in builders.items() if all(ds.has(t) for t in FACT_SOURCES[name])}
-    if "orders" in parts:  # read twice: its per-cell sums, and the value tiers of the segment table
-        parts["orders"] = parts["orders"].cache()
-        caches.append(parts["orders"])
-    # who did anything: the rows behind n_events, n_orders, email_clicks, responses and n_sessions. Read from the
-    # tables rather than from those facts, whose group-bys would run again (and cost Ibis a compilation each),
-    # except the orders' facts, which are cached
+    # read twice: their per-cell sums, and who did anything below (the orders' also the value tiers of the
+    # segment table); cached, the second read is of a few hundred thousand rows, not of the source again (at a
+    # million customers the period's surveys 0.18 s, its email clicks among 11.5 million email events 0.25 s)
+    for name in ("orders", "surveys", "email"):
+        if name in parts:
+            parts[name] = parts[name].cache()
+            caches.append(parts[name])
+    # who did anything: the rows behind n_events, n_orders, email_clicks, responses and n_sessions, from the
+    # cached facts (the events' from the daily table)
     who = ["customer_id", *P.key]
     active = []
     if daily is not None:
         active.append(daily.filter(daily.day < P.value(daily, "__e")).select(*who))
     if "orders" in parts:
         active.append(parts["orders"].filter(parts["orders"].n_orders > 0).select(*who))
-    if ds.has("survey_responses"):
-        active.append(P.within(ds["survey_responses"], "responded_at", "__s", "__e").select(*who))
-    if ds.has("email_events"):
-        em = P.within(ds["email_events"], "occurred_at", "__s", "__e")
-        active.append(em.filter(em.event == "click").select(*who))
+    if "surveys" in parts:  # a row per customer with a response in the period
+        active.append(parts["surveys"].select(*who))
+    if "email" in parts:
+        active.append(parts["email"].filter(parts["email"].email_clicks > 0).select(*who))
     anonymous = None
     if ds.has("pageviews"):
         web, cached = _web(ds, P, timeout)
