@@ -73,6 +73,9 @@ def _rss() -> float:
 
 
 def ours(folder: str, cache: str, segments: str) -> dict:
+    import scipy.stats  # noqa: F401  # imported by engagement's intervals when first used: before the clock, as
+    import statsmodels.stats.proportion  # noqa: F401  # reference_pandas imports scipy.stats with itself
+
     import engagement as eg
     from engagement.measure import measure
 
