@@ -188,14 +188,6 @@ def _surveys(ds: Dataset, P: Periods) -> ir.Table:
     return per
 
 
-def _survey_moments(per: ir.Table) -> ir.Table:
-    """One respondent's answers are alike: the moments of the NPS and CSAT shares' design effects, beside
-    :func:`_surveys`' facts."""
-    net, n_nps = per.nps_pro - per.nps_det, per.nps_pro + per.nps_pas + per.nps_det
-    return per.mutate(nps_people=_i(n_nps > 0), nps_z_sq=net * net, nps_n_sq=n_nps * n_nps, nps_n_z=n_nps * net,
-                      csat_t_sq=per.csat_top2 * per.csat_top2, csat_n_t=per.csat_n * per.csat_top2)
-
-
 def _daily(ds: Dataset, P: Periods) -> ir.Table:
     """Customer-days with events, ``customer_id, day, n``, from the period start to 8 days past its end.
 
@@ -294,18 +286,6 @@ def _email(ds: Dataset, P: Periods) -> ir.Table:
     return both.select(**{k: both[k].fill_null(both[f"{k}_right"]) for k in ["customer_id", *P.key]},
                        **{c: both[c].fill_null(0) for c in ("delivered", "opened", "clicked", "unsubscribed",
                                                              "email_clicks")})
-
-
-def _email_moments(out: ir.Table) -> ir.Table:
-    """A customer's emails are alike (some open everything, others nothing): the rates' design effects need each
-    customer's moments, summed per segment like every other fact, beside :func:`_email`'s facts."""
-    d_, o_, c_, u_ = out.delivered, out.opened, out.clicked, out.unsubscribed
-    return out.mutate(em_people=_i(d_ > 0), em_openers=_i(o_ > 0), em_dd=d_ * d_, em_oo=o_ * o_, em_cc=c_ * c_,
-                      em_uu=u_ * u_, em_do=d_ * o_, em_dc=d_ * c_, em_oc=o_ * c_, em_du=d_ * u_)
-
-
-#: the moments worked out beside a source's facts (:func:`customer_facts` caches the facts without them)
-_MOMENTS = {"surveys": _survey_moments, "email": _email_moments}
 
 
 #: how far before and after the period pageviews are read to sessionise its edges: a session that starts
@@ -431,13 +411,12 @@ def customer_facts(
     # read twice: their per-cell sums, and who did anything below (the orders' also the value tiers of the
     # segment table); cached, the second read is of a few hundred thousand rows, not of the source again (at a
     # million customers the period's surveys 0.18 s, its email clicks among 11.5 million email events 0.25 s).
-    # The moments are worked out from the cache where they are summed (cached with them, the two tables added
-    # 0.15 GB to the peak at a million customers)
+    # Their moments are worked out where they are summed (:func:`_source_sums`: cached with them, the survey and
+    # email facts added 0.15 GB to the peak at a million customers)
     for name in ("orders", "surveys", "email"):
         if name in parts:
-            cached = parts[name].cache()
-            caches.append(cached)
-            parts[name] = _MOMENTS[name](cached) if name in _MOMENTS else cached
+            parts[name] = parts[name].cache()
+            caches.append(parts[name])
     # who did anything: the rows behind n_events, n_orders, email_clicks, responses and n_sessions, from the
     # cached facts (the events' from the daily table)
     who = ["customer_id", *P.key]
@@ -565,6 +544,11 @@ def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int, key: list[
         aggs["cust_orders_sq"] = _xsum(j.n_orders * j.n_orders)
         aggs["cust_orders_rev"] = _xsum(j.n_orders * j.revenue)
     elif name == "surveys":
+        # one respondent's answers are alike: the moments of the NPS and CSAT shares' design effects
+        net, n_nps = j.nps_pro - j.nps_det, j.nps_pro + j.nps_pas + j.nps_det
+        aggs.update(nps_people=_i(n_nps > 0).sum(), nps_z_sq=(net * net).sum(), nps_n_sq=(n_nps * n_nps).sum(),
+                    nps_n_z=(n_nps * net).sum(), csat_t_sq=(j.csat_top2 * j.csat_top2).sum(),
+                    csat_n_t=(j.csat_n * j.csat_top2).sum())
         for q in ("csat", "ces"):
             # one customer's answers are alike: the mean score's interval clusters them in their customer
             n_q, sum_q = j[f"{q}_n"], j[f"{q}_sum"]
@@ -572,6 +556,13 @@ def _source_sums(name: str, j: ir.Table, part: ir.Table, fw_min: int, key: list[
             aggs[f"{q}_cust_sq"] = _xsum(sum_q * sum_q)
             aggs[f"{q}_n_sq"] = (n_q * n_q).sum()
             aggs[f"{q}_n_sum"] = _xsum(n_q * sum_q)
+    elif name == "email":
+        # a customer's emails are alike (some open everything, others nothing): the rates' design effects need
+        # each customer's moments
+        d_, o_, c_, u_ = j.delivered, j.opened, j.clicked, j.unsubscribed
+        aggs.update(em_people=_i(d_ > 0).sum(), em_openers=_i(o_ > 0).sum(), em_dd=(d_ * d_).sum(),
+                    em_oo=(o_ * o_).sum(), em_cc=(c_ * c_).sum(), em_uu=(u_ * u_).sum(), em_do=(d_ * o_).sum(),
+                    em_dc=(d_ * c_).sum(), em_oc=(o_ * c_).sum(), em_du=(d_ * u_).sum())
     elif name == "events":
         aggs["users_at_start"] = _i((j.n_events > 0) & (_flag(j, "at_start") == 1)).sum()
     elif name == "referred":
