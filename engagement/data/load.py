@@ -771,27 +771,26 @@ def _lazy_ranges(name: str, spec: TableSpec, raw: ir.Table, rows: pa.Table, flag
     """
     typed = _typed(name, spec, raw, decimal_ids)
     cols = [c.name for c in spec.columns if c.kind in ("timestamp", "date") and c.name in typed.columns]
-    aggs: dict[str, Any] = {"__n": typed.count()}  # an aggregate even without timestamp columns
-    for i, c in enumerate(cols):
-        aggs.update({f"lo{i}": typed[c].min().cast("timestamp"), f"hi{i}": typed[c].max().cast("timestamp")})
-    got = typed.aggregate(**aggs).execute().iloc[0]
+    got: Any = {}
+    if cols:  # from the Parquet statistics where the typed column is the column read
+        got = typed.aggregate(**{f"lo{i}": typed[c].min().cast("timestamp") for i, c in enumerate(cols)},
+                              **{f"hi{i}": typed[c].max().cast("timestamp") for i, c in enumerate(cols)}
+                              ).execute().iloc[0]
+    ends = [(f"{end}{i}", i) for i in range(len(cols)) for end in ("lo", "hi") if not pd.isna(got[f"{end}{i}"])]
     suspects = flagged.select(**{c: flagged[raw_of[c]] for c in raw.columns},
                               **{f"__t{i}": flagged[c].cast("timestamp") for i, c in enumerate(cols)},
                               __bad=flagged.__bad)
     _elsewhere, there, equal = _located(spec, suspects, rows)
     checks: dict[str, Any] = {"__off": _int(~(there & equal).fill_null(False)).sum()}
-    for i in range(len(cols)):
-        for end in ("lo", "hi"):
-            if not pd.isna(got[f"{end}{i}"]):
-                same = suspects[f"__t{i}"] == ibis.literal(pd.Timestamp(got[f"{end}{i}"]).to_pydatetime())
-                checks[f"bad_{end}{i}"] = _int(same & suspects.__bad).max()
-                checks[f"good_{end}{i}"] = _int(same & ~suspects.__bad).max()
+    for end, i in ends:  # whether a rejected row, and a used one, holds the source's first or last value
+        same = suspects[f"__t{i}"] == ibis.literal(pd.Timestamp(got[end]).to_pydatetime())
+        checks[f"bad_{end}"] = _int(same & suspects.__bad).max()
+        checks[f"good_{end}"] = _int(same & ~suspects.__bad).max()
     seen = suspects.aggregate(**checks).execute().iloc[0]
     if int(seen["__off"] or 0):
         return False, None
-    for key in checks:
-        if key.startswith("bad_") and int(seen[key] or 0) and not int(seen[f"good_{key[4:]}"] or 0):
-            return True, None
+    if any(int(seen[f"bad_{end}"] or 0) and not int(seen[f"good_{end}"] or 0) for end, _i in ends):
+        return True, None
     return True, {c: (_stamp(got[f"lo{i}"]), _stamp(got[f"hi{i}"])) for i, c in enumerate(cols)}
 
 

@@ -556,7 +556,8 @@ def _composition(table: pd.DataFrame, r: Any, splits: dict[str, pd.DataFrame]) -
     part = "all of it" if whole else f"{format_delta(mix, r.unit)} of the {format_delta(r.effect, r.unit)}"
     who = (f"\"{moved.segment_value}\" was {moved.reference_weight:.0%} of it{then} and {moved.weight:.0%} in "
            f"{r.period}")
-    return f"; {part} comes from who makes up the base, not from any {label}'s own {own}{aside}: {who}", f"{label} {who}"
+    return (f"; {part} comes from who makes up the base, not from any {label}'s own {own}{aside}: {who}",
+            f"{label} {who}")
 
 
 def _other_customers(table: pd.DataFrame, r: Any) -> str:
