@@ -507,7 +507,10 @@ def _metrics(seg: str, value: str, r: pd.Series, days: int, weeks: int, months: 
 def compare(ours: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``ours`` (current period) joined to the reference, with the relative difference of each of value,
     se, ci_low and ci_high (``rel_diff``, ``rel_diff_se``, ...; 0 where both are NaN, inf where one is)."""
-    cur = ours[(ours["status"] == "ok") & (ours["period_role"] == "current")]
+    # the figures measured: those with a value, and those measured over nobody (NaN, n = 0, unavailable with the
+    # method they were measured by; what the data cannot support at all has no method)
+    measured = (ours["status"] == "ok") | ((ours["n"] == 0) & ours["value"].isna() & (ours["method"] != ""))
+    cur = ours[measured & (ours["period_role"] == "current")]
     cur = cur[["segment", "segment_value", "metric", "value", "n", "se", "ci_low", "ci_high"]]
     both = cur.merge(reference, on=["segment", "segment_value", "metric"], how="outer", suffixes=("", "_ref"),
                      indicator=True)

@@ -349,6 +349,7 @@ def test_a_period_without_support_tickets_has_its_times_with_nobody_in_them():
         empty = t[t.metric.isin(times)]
         groups = 1 + len(segments)  # all, and the one tenure band of December's customers ("under 1 year")
         assert len(empty) == 4 * groups and (empty.n == 0).all() and empty.value.isna().all(), segments
+        assert (empty.status == "unavailable").all() and empty.reason.str.startswith("nothing to measure").all()
     s = measure_series(data, "2024-01", periods=3, segments=[])
     first = s[s.metric == "first_response_time"].set_index("period")
     assert first.n.tolist() == [0, 0, 2]
@@ -368,6 +369,7 @@ def test_a_period_without_social_posts_has_the_social_metrics_with_nobody_in_the
     social = s[s.metric.isin(["social_engagement_rate", "follower_growth_rate"]) & (s.segment == "all")]
     december, january = social[social.period == "2023-12"], social[social.period == "2024-01"].set_index("metric")
     assert len(december) == 2 and (december.n == 0).all() and december.value.isna().all()
+    assert (december.status == "unavailable").all()
     # by hand: (1 + 0 + 0 + 2 + 1 + 0) / (100 + 200); followers 1,000 to 1,100
     assert january.value["social_engagement_rate"] == pytest.approx(4 / 300)
     assert january.value["follower_growth_rate"] == pytest.approx(0.1)

@@ -43,11 +43,16 @@ def _num(v: Any) -> float:
 def to_row(period: Period, role: str, segment: str, value: str, res: MetricResult) -> dict[str, Any]:
     """One measure-table row for ``res``, with its declaration's kind and sampling."""
     d = DECLARATIONS[res.metric]
+    # no value (an empty group: NaN with n = 0) reads unavailable, with why, so that no table filtered on its
+    # status shows a blank as if it were a figure
+    missing = math.isnan(res.value)
+    why = "" if not missing else (f"nothing to measure this period ({res.method})" if res.n == 0
+                                  else f"no estimate from {res.n} observations ({res.method})")
     return {"period": period.label, "period_role": role, "segment": segment, "segment_value": value,
             "metric": res.metric, "value": res.value, "ci_low": res.ci_low, "ci_high": res.ci_high,
             "se": float(res.se), "n": res.n, "numerator": _num(res.numerator), "denominator": _num(res.denominator),
-            "unit": res.unit, "kind": d.kind, "sampled": d.sampled, "method": res.method, "status": "ok",
-            "reason": ""}
+            "unit": res.unit, "kind": d.kind, "sampled": d.sampled, "method": res.method,
+            "status": "unavailable" if missing else "ok", "reason": why}
 
 
 def unavailable_rows(period: Period, role: str, available: Mapping[str, Iterable[str]],
