@@ -8,6 +8,7 @@ elsewhere (:mod:`engagement.measure`, :mod:`engagement.analysis`); these only dr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -54,6 +55,28 @@ def set_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     plt.rcParams.update({"figure.figsize": (8.0, 4.5), "figure.dpi": 100, "savefig.dpi": 150,
                          "axes.titleweight": "bold", "axes.titlesize": 12, "svg.hashsalt": "engagement"})
+
+
+def _plain(text: object) -> str:
+    """Text from the data, drawn as the literal text it is: matplotlib typesets what stands between two ``$`` as
+    mathematics, so a label ``$x^2$ plan`` would lose its dollars and ``$\\frac$`` would stop the figure from
+    drawing at all (a parse error). Escaped dollars are drawn as dollars.
+
+    Examples
+    --------
+    >>> from engagement.plots import _plain
+    >>> print(_plain("$5 plan, $10 plan"))
+    \\$5 plan, \\$10 plan
+    """
+    text = str(text)
+    return text.replace("$", r"\$") if plt.rcParams["text.parse_math"] else text
+
+
+def _ticks(values: Sequence[object]) -> dict[str, Any]:
+    """Tick-label layout for ``values`` along a panel's x axis: slanted when they would not fit side by side (a
+    panel of a grid holds some 60 characters of tick labels across, so each value has 60 / len(values))."""
+    slant = len(values) > 4 or max((len(str(v)) for v in values), default=0) * len(values) > 60
+    return {"rotation": 20, "ha": "right"} if slant else {"rotation": 0, "ha": "center"}
 
 
 def _ax(ax: plt.Axes | None) -> plt.Axes:
@@ -104,11 +127,14 @@ def plot_comparison(
     ('Customer churn rate (%)', ['basic', 'premium'])
     """
     ax = _ax(ax)
-    d = table[(table.metric == metric) & (table.segment == segment) & (table.status == "ok")].copy()
+    rows = table[(table.metric == metric) & (table.segment == segment)]
+    d = rows[rows.status == "ok"].copy()
     if d.empty:
         ax.text(0.5, 0.5, f"no data for {metric}", ha="center", va="center", transform=ax.transAxes)
         return ax
-    values = sorted(d.segment_value.unique())
+    # a segment value measured over nobody keeps its place on the axis (the panels of a grid line up) and says so
+    nobody = rows[(rows.status == "unavailable") & (rows.n == 0)] if "n" in rows.columns else rows.iloc[:0]
+    values = sorted(set(d.segment_value) | set(nobody.segment_value))
     roles = [r for r in ROLE_ORDER if r in set(d.period_role)]
     width = 0.8 / max(len(roles), 1)
     palette = dict(zip(ROLE_ORDER, sns.color_palette("colorblind", 3)[::-1], strict=True))
@@ -119,11 +145,13 @@ def plot_comparison(
         err = np.where(np.isfinite(err), err, 0)
         label = f"{r.period.dropna().iloc[0] if r.period.notna().any() else ''} ({ROLE_LABELS[role]})"
         ax.errorbar(x, r.value, yerr=err, fmt="o", capsize=3, color=palette[role], label=label)
-    ax.set_xticks(range(len(values)), values, rotation=20 if len(values) > 4 else 0, ha="right" if len(values) > 4
-                  else "center")
+    for i, v in enumerate(values):
+        if v not in set(d.segment_value):
+            ax.text(i, 0.5, "n = 0", ha="center", va="center", color="0.4", transform=ax.get_xaxis_transform())
+    ax.set_xticks(range(len(values)), [_plain(v) for v in values], **_ticks(values))
     ax.set_ylabel(_unit_axis(ax, metric))
-    ax.set_xlabel(segment.replace("_", " ") if segment != "all" else "")
-    ax.set_title(f"{catalog.name(metric)} by {segment.replace('_', ' ')}" if segment != "all"
+    ax.set_xlabel(_plain(segment.replace("_", " ")) if segment != "all" else "")
+    ax.set_title(f"{catalog.name(metric)} by {_plain(segment.replace('_', ' '))}" if segment != "all"
                  else catalog.name(metric))
     ax.legend(frameon=False, fontsize=9)
     return ax
@@ -242,12 +270,13 @@ def plot_clv_by_segment(
     ax = _ax(ax)
     d = data[data[value] > 0]
     hue_order = list(order) if order is not None else sorted(d[segment].unique())
-    sns.ecdfplot(d, x=value, hue=segment, hue_order=hue_order, log_scale=True, ax=ax)
+    d = d.assign(**{segment: d[segment].map(_plain)})  # the legend's labels are the values
+    sns.ecdfplot(d, x=value, hue=segment, hue_order=[_plain(v) for v in hue_order], log_scale=True, ax=ax)
     if len(d):
         ax.set_xlim(left=max(float(np.quantile(d[value], 0.01)), 1e-2))
     ax.set_xlabel("predicted 12-month CLV ($, log scale)")
     ax.set_ylabel("share of customers")
-    ax.set_title(f"Predicted CLV by {segment.replace('_', ' ')}")
+    ax.set_title(f"Predicted CLV by {_plain(segment.replace('_', ' '))}")
     return ax
 
 
@@ -336,7 +365,8 @@ def plot_segment_differences(tests: pd.DataFrame, *, metric: str, ax: plt.Axes |
             err = np.vstack([d.difference[m] - d.ci_low[m], d.ci_high[m] - d.difference[m]])
             ax.errorbar(d.difference[m], y[m], xerr=err, fmt="o", color=color, capsize=2)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, [f"{s.replace('_', ' ')}: {v}" for s, v in zip(d.segment, d.segment_value, strict=True)])
+    ax.set_yticks(y, [_plain(f"{s.replace('_', ' ')}: {v}") for s, v in zip(d.segment, d.segment_value,
+                                                                           strict=True)])
     label = _unit_axis(ax, metric, axis="x")
     name = catalog.name(metric)
     suffix = label[len(name):]
@@ -387,7 +417,7 @@ def plot_survival(curves: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Ax
     """
     ax = _ax(ax)
     for i, (value, g) in enumerate(curves.groupby("segment_value", sort=True)):
-        ax.step(g.time, g.survival, where="post", color=f"C{i}", label=str(value))
+        ax.step(g.time, g.survival, where="post", color=f"C{i}", label=_plain(value))
         ax.fill_between(g.time, g.ci_low, g.ci_high, step="post", color=f"C{i}", alpha=0.15)
     ax.set_xlabel("months since sign-up")
     ax.set_ylabel("share still subscribed")

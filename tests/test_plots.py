@@ -49,6 +49,20 @@ def test_comparison_draws_each_estimate_with_its_own_asymmetric_interval():
     assert ax.get_ylabel() == "Customer churn rate (%)" and ax.get_title() == "Customer churn rate by plan"
 
 
+def test_a_segment_value_measured_over_nobody_keeps_its_place_and_says_n_0():
+    nobody = pd.DataFrame({"metric": "churn_rate", "segment": "plan", "segment_value": ["new", "new"],
+                           "period_role": ["current", "previous"], "period": ["2024Q4", "2024Q3"],
+                           "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0, "status": "unavailable"})
+    table = pd.concat([_table().assign(n=100), nobody], ignore_index=True)
+    ax = plot_comparison(table, metric="churn_rate", segment="plan")
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["basic", "new", "premium"]
+    assert [(t.get_text(), t.get_position()[0]) for t in ax.texts] == [("n = 0", 1)]
+    # the estimates stay at their own places: basic at 0, premium at 2
+    current = {c.get_label(): c for c in ax.containers}["2024Q4 (this period)"]
+    assert [round(float(x)) for x in current.lines[0].get_xdata()] == [0, 1, 2]
+    assert np.isnan(current.lines[0].get_ydata()[1])
+
+
 def test_comparison_of_a_metric_without_data_says_so():
     ax = plot_comparison(_table(), metric="nps")
     assert [t.get_text() for t in ax.texts] == ["no data for nps"]
@@ -87,3 +101,28 @@ def test_grid_draws_one_chart_per_metric_with_data_and_hides_the_rest():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="kind"):
         plot_grid(t, metrics=["churn_rate"], kind="pie")
+
+
+def test_labels_from_the_data_are_drawn_as_their_literal_text():
+    """matplotlib typesets text between two dollars as mathematics: a plan called ``$\\frac$`` stopped the figure
+    from drawing, and ``$x^2$ b`` lost its dollars. Long labels are slanted so that they do not run into each other."""
+    labels = ["$\\frac$ a", "$x^2$ b", "c & <b>d</b>"]
+    t = pd.DataFrame({"metric": "churn_rate", "segment": "plan $", "segment_value": labels, "period_role": "current",
+                      "period": "2024Q4", "value": [0.1, 0.2, 0.3], "ci_low": [0.05, 0.1, 0.2],
+                      "ci_high": [0.15, 0.3, 0.4], "status": "ok"})
+    ax = plot_comparison(t, metric="churn_rate", segment="plan $")
+    ax.figure.canvas.draw()  # raised ValueError (a mathtext parse error) before
+    shown = [x._preprocess_math(x.get_text()) for x in ax.get_xticklabels()]
+    assert shown == [(label, False) for label in labels]  # drawn as text, not as mathematics
+    assert ax.title._preprocess_math(ax.title.get_text()) == ("Customer churn rate by plan $", False)
+    assert all(x.get_rotation() == 0 for x in ax.get_xticklabels())  # short: side by side
+    long = t.assign(segment_value=[f"{v} of the enterprise tier, annual" for v in labels])
+    ax = plot_comparison(long, metric="churn_rate", segment="plan $")
+    assert all(x.get_rotation() == 20 for x in ax.get_xticklabels())
+    tests = pd.DataFrame({"metric": "churn_rate", "segment": "plan", "segment_value": labels,
+                          "difference": [0.01, 0.02, -0.01], "ci_low": [0.0, 0.01, -0.02],
+                          "ci_high": [0.02, 0.03, 0.0], "significant": [False, True, False]})
+    ax = plot_segment_differences(tests, metric="churn_rate")
+    ax.figure.canvas.draw()
+    assert sorted(x._preprocess_math(x.get_text())[0] for x in ax.get_yticklabels()) == sorted(
+        f"plan: {v}" for v in labels)

@@ -307,7 +307,9 @@ def hostile(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
     c = tables["customers"]
     channel = dict(zip(sorted(c.acquisition_channel.unique()), _hostile(pd.Series(sorted(c.acquisition_channel.unique()))),
                        strict=True))
-    c = c.assign(plan=_hostile(c.plan), region=_hostile(c.region), acquisition_channel=c.acquisition_channel.map(channel),
+    # and a plan whose label matplotlib would typeset as mathematics (a parse error stopped the charts' cells)
+    plan = _hostile(c.plan).map(lambda v: f"{v} $\\frac$ $x^2$" if "standard" in v else v)
+    c = c.assign(plan=plan, region=_hostile(c.region), acquisition_channel=c.acquisition_channel.map(channel),
                  email=[f"person{i}@example.org" for i in range(len(c))])
     tables["customers"] = c
     tables["marketing_spend"] = tables["marketing_spend"].assign(
@@ -353,6 +355,10 @@ def test_hostile_labels_never_become_live_markup(hostile):
     assert not re.search(r"<a\b[^>]*>click</a>", html)  # the Markdown link stayed text
     assert "<strong>bold</strong>" not in html  # Markdown emphasis from a label stayed text
     assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the labels are shown, as text
+    assert "$\\frac$ $x^2$" in html.replace("\\$", "$")
+    for name in sorted(folder.glob("*.ipynb")):  # every cell ran, the charts of the plans included
+        cells = nbformat.read(name, as_version=4).cells
+        assert not [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"], name
     assert 'http-equiv="Content-Security-Policy"' in html and "script-src" not in html  # default-src 'none'
 
 
