@@ -7,6 +7,7 @@ elsewhere (:mod:`engagement.measure`, :mod:`engagement.analysis`); these only dr
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,11 +73,17 @@ def _plain(text: object) -> str:
     return text.replace("$", r"\$") if plt.rcParams["text.parse_math"] else text
 
 
-def _ticks(values: Sequence[object]) -> dict[str, Any]:
-    """Tick-label layout for ``values`` along a panel's x axis: slanted when they would not fit side by side (a
-    panel of a grid holds some 60 characters of tick labels across, so each value has 60 / len(values))."""
-    slant = len(values) > 4 or max((len(str(v)) for v in values), default=0) * len(values) > 60
-    return {"rotation": 20, "ha": "right"} if slant else {"rotation": 0, "ha": "center"}
+def _ticks(values: Sequence[object]) -> tuple[list[str], dict[str, Any]]:
+    """Tick labels for ``values`` along a panel's x axis, and their layout. A panel of a grid holds some 60
+    characters of labels across: a value longer than its share is wrapped at its spaces, and the labels slant when
+    they still would not fit side by side (or there are more than four)."""
+    width = max(10, 60 // max(len(values), 1) - 2)
+    lines = [textwrap.wrap(str(v), width, break_long_words=False) if len(str(v)) > width else [str(v)]
+             for v in values]
+    longest = max((len(line) for wrapped in lines for line in wrapped), default=0)
+    slant = len(values) > 4 or longest * len(values) > 60
+    labels = [_plain("\n".join(wrapped)) for wrapped in lines]
+    return labels, ({"rotation": 20, "ha": "right"} if slant else {"rotation": 0, "ha": "center"})
 
 
 def _ax(ax: plt.Axes | None) -> plt.Axes:
@@ -148,7 +155,8 @@ def plot_comparison(
     for i, v in enumerate(values):
         if v not in set(d.segment_value):
             ax.text(i, 0.5, "n = 0", ha="center", va="center", color="0.4", transform=ax.get_xaxis_transform())
-    ax.set_xticks(range(len(values)), [_plain(v) for v in values], **_ticks(values))
+    labels, layout = _ticks(values)
+    ax.set_xticks(range(len(values)), labels, **layout)
     ax.set_ylabel(_unit_axis(ax, metric))
     ax.set_xlabel(_plain(segment.replace("_", " ")) if segment != "all" else "")
     ax.set_title(f"{catalog.name(metric)} by {_plain(segment.replace('_', ' '))}" if segment != "all"

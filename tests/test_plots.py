@@ -116,8 +116,15 @@ def test_labels_from_the_data_are_drawn_as_their_literal_text():
     assert shown == [(label, False) for label in labels]  # drawn as text, not as mathematics
     assert ax.title._preprocess_math(ax.title.get_text()) == ("Customer churn rate by plan $", False)
     assert all(x.get_rotation() == 0 for x in ax.get_xticklabels())  # short: side by side
-    long = t.assign(segment_value=[f"{v} of the enterprise tier, annual" for v in labels])
+    # a long label is wrapped at its spaces to its share of the panel (60 characters / 3 values, less 2); one that
+    # cannot be (a long word) slants every label
+    long = t.assign(segment_value=["Enterprise annual plan billed in euros", "basic", "pro"])
     ax = plot_comparison(long, metric="churn_rate", segment="plan $")
+    assert ax.get_xticklabels()[0].get_text() == "Enterprise annual\nplan billed in\neuros"
+    assert all(x.get_rotation() == 0 for x in ax.get_xticklabels())
+    ax = plot_comparison(long.assign(segment_value=["Enterprise_annual_plan_billed_in_euros", "basic", "pro"]),
+                         metric="churn_rate", segment="plan $")
+    assert ax.get_xticklabels()[0].get_text() == "Enterprise_annual_plan_billed_in_euros"
     assert all(x.get_rotation() == 20 for x in ax.get_xticklabels())
     tests = pd.DataFrame({"metric": "churn_rate", "segment": "plan", "segment_value": labels,
                           "difference": [0.01, 0.02, -0.01], "ci_low": [0.0, 0.01, -0.02],
