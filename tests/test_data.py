@@ -173,6 +173,32 @@ def test_each_row_rule_names_column_count_and_example():
     assert ds.report.set_index("table").loc["survey_responses", "rows_used"] == 1
 
 
+def test_rule_counts_and_their_examples_come_from_the_failing_rows_of_each_rule(monkeypatch):
+    """Counted in one pass; the examples and the earliest later-than-as-of time in a second, over the rows that fail
+    some rule, each example the least failing value of its own rule (by hand below); no second pass when nothing
+    fails."""
+    import ibis
+
+    L = importlib.import_module("engagement.data.load")  # the package's ``load`` is the function
+    t = ibis.memtable(pd.DataFrame({"v": [-5.0, -1.0, 150.0, 200.0, 50.0],
+                                    "at": pd.to_datetime(["2024-01-01 00:00:00", "2031-06-01 10:00:03", "2024-01-02 00:00:00",
+                                                          "2030-01-01 00:00:00", "2024-01-03 00:00:00"])}))
+    rules = [("negative_v", "v", "", t.v >= 0), ("huge_v", "v", "", t.v <= 100), ("nan_v", "v", "", t.v.notnull()),
+             ("after_as_of_at", "at", "", t.at <= pd.Timestamp("2025-01-01"))]
+    passes = []
+    real = ibis.expr.types.Table.aggregate
+    monkeypatch.setattr(ibis.expr.types.Table, "aggregate", lambda self, *a, **k: passes.append(1) or real(self, *a, **k))
+    c = L._count_rules(t, rules, {"v": "v", "at": "at"}, "v")
+    assert len(passes) == 2 and c["rows_read"] == 5
+    assert [int(c[f"n{i}"]) for i in range(4)] == [2, 2, 0, 2]
+    # least as text among each rule's own failing rows: "-1.0" < "-5.0"; "150.0" < "200.0"; the 2030 time first
+    assert (c["e0"], c["e1"], c["e2"]) == ("-1.0", "150.0", None)
+    assert c["e3"] == "2030-01-01 00:00:00" and int(c["f3"]) == int(pd.Timestamp("2030-01-01").timestamp())
+    passes.clear()
+    clean = L._count_rules(t, rules[2:3], {"v": "v", "at": "at"}, "v")
+    assert len(passes) == 1 and int(clean["n0"]) == 0 and clean["e0"] is None
+
+
 def test_duplicate_rows_keep_the_first_copy():
     tables = _tiny()
     ev = pd.DataFrame({"customer_id": ["a", "a", "a"], "event": ["login"] * 3,

@@ -21,7 +21,9 @@ Rows read = rows used + rows rejected, always. Raw tables never become pandas.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -469,9 +471,14 @@ def _count_rules(
     table: ir.Table, rules: list[tuple[str, str, str, ir.BooleanValue]], raw_of: dict[str, str], first: str,
     key: str | None = None, dotted: list[str] | None = None,
 ) -> pd.Series:
-    """Each rule's failing rows and an example, in one pass; with ``key``, how many rows have one; per column of
-    ``dotted`` (``__dots<i>``), how many values have a dot (text ids that may be written as 17.0); per rule of a
-    time later than the as-of time (``f<i>``), the earliest such time."""
+    """Each rule's failing rows (``n<i>``) and an example (``e<i>``); with ``key``, how many rows have one; per
+    column of ``dotted`` (``__dots<i>``), how many values have a dot (text ids that may be written as 17.0); per
+    rule of a time later than the as-of time (``f<i>``), the earliest such time.
+
+    The counts take one pass; the examples and earliest times a second, over the failing rows alone, and only
+    when a rule fails (an example of a rule that no row fails is None). Taking every rule's example in the one
+    pass cost each row a CASE per rule: 0.3 s of a 1.5 s pass over 27 million pageviews without a failing row.
+    """
     # each rule once, as a column: written inline in both its count and its example, a reference rule's IN
     # (SELECT ...) was joined twice (2.8 s against 1.9 s over 28 million events)
     hits = table.mutate(**{f"__hit{i}": ~ok for i, (_r, _c, _d, ok) in enumerate(rules)})
@@ -480,14 +487,27 @@ def _count_rules(
         aggs.update(_key_n=hits[key].count())
     for i, column in enumerate(dotted or []):
         aggs[f"__dots{i}"] = _int(hits[raw_of[column]].contains(".")).sum()
-    for i, (_rule, column, _d, _ok) in enumerate(rules):
-        hit = hits[f"__hit{i}"]
-        aggs[f"n{i}"] = _int(hit).sum()
-        aggs[f"e{i}"] = _example(hits[raw_of[column if column != "*" else first]], hit)
-        if _rule.startswith("after_as_of_"):  # in seconds: a time in 2999 does not fit Spark's pandas timestamps
-            seconds = hits[column].cast("timestamp").epoch_seconds().cast("float64").floor().cast("int64")
-            aggs[f"f{i}"] = ibis.ifelse(hit, seconds, ibis.null("int64")).min()
-    return hits.aggregate(**aggs).execute().iloc[0]
+    for i in range(len(rules)):
+        aggs[f"n{i}"] = _int(hits[f"__hit{i}"]).sum()
+    counts = hits.aggregate(**aggs).execute().iloc[0]
+    failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
+    found: dict[str, Any] = {}
+    for i, (rule, *_rest) in enumerate(rules):
+        found[f"e{i}"] = None
+        if rule.startswith("after_as_of_"):
+            found[f"f{i}"] = None
+    if failing:
+        bad = hits.filter(functools.reduce(operator.or_, [hits[f"__hit{i}"] for i in failing]))
+        examples: dict[str, Any] = {}
+        for i in failing:
+            rule, column = rules[i][0], rules[i][1]
+            hit = bad[f"__hit{i}"]
+            examples[f"e{i}"] = _example(bad[raw_of[column if column != "*" else first]], hit)
+            if rule.startswith("after_as_of_"):  # in seconds: a time in 2999 does not fit Spark's pandas timestamps
+                seconds = bad[column].cast("timestamp").epoch_seconds().cast("float64").floor().cast("int64")
+                examples[f"f{i}"] = ibis.ifelse(hit, seconds, ibis.null("int64")).min()
+        found.update(bad.aggregate(**examples).execute().iloc[0].to_dict())
+    return pd.concat([counts, pd.Series(found, dtype=object)])
 
 
 def _example(value: ir.Value, hit: ir.BooleanValue) -> ir.StringScalar:
