@@ -118,6 +118,9 @@ def test_models_that_cannot_be_fitted_leave_their_sections_with_the_reason(tiny)
     assert "No relationship is shown: too few customers have two of these measures" in text
     assert "Nothing got significantly worse: no corrective action is needed this period." in text
     assert "priority" not in text.split("Nothing got significantly worse", 1)[1][:200]  # no empty plan table
+    # the order dated 2099 is shown with its reason, which names no time of loading: rendered again, the same text
+    assert "2099-01-01 00:00:00 dated in the future (later than the time the data were loaded)" in text
+    assert not re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
     metrics = pd.read_csv(tiny / "metrics.csv")
     year_ago = metrics[metrics.period_role == "year_ago"]
     assert (year_ago.status == "unavailable").all() and year_ago.reason.str.startswith("no comparison").all()

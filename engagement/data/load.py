@@ -372,6 +372,9 @@ class _Checks:
     """What the row rules of one load compare against, beyond the row itself."""
 
     as_of: pd.Timestamp  # naive UTC: no timestamp may be later
+    #: whether the caller named the as-of time (else it is the time of loading, which no output states: a report
+    #: rendered again would differ in it)
+    as_of_given: bool = False
     decimal_ids: set[str] = field(default_factory=set)  # "table.column" of text ids written as 17.0
     used: dict[str, ir.Table] = field(default_factory=dict)  # tables validated so far
     rejected_keys: dict[str, tuple[ir.Table, ir.Table]] = field(default_factory=dict)  # (duplicated, other)
@@ -415,7 +418,7 @@ def _row_rules(
                           _finite(tv).fill_null(True)))
         if c.kind in ("timestamp", "date"):
             limit = checks.as_of.date() if c.kind == "date" else checks.as_of.to_pydatetime()
-            rules.append((f"after_as_of_{c.name}", c.name, _after_as_of(checks.as_of),
+            rules.append((f"after_as_of_{c.name}", c.name, _after_as_of(checks.as_of, checks.as_of_given),
                           (tv <= ibis.literal(limit)).fill_null(True)))
     for rule in spec.rules:
         if all(n in view.columns for n in rule.uses or (rule.column,)):
@@ -436,8 +439,12 @@ def _row_rules(
     return view, rules, raw_of
 
 
-def _after_as_of(as_of: pd.Timestamp) -> str:
-    """What an ``after_as_of_<column>`` problem says."""
+def _after_as_of(as_of: pd.Timestamp, given: bool) -> str:
+    """What an ``after_as_of_<column>`` problem says: the as-of time when the caller named it; else (the time of
+    loading) no time, so that the same data give the same text whenever they are loaded (a scheduled report
+    rendered again is the same report; the example shows the row's own time)."""
+    if not given:
+        return "dated in the future (later than the time the data were loaded)"
     return f"later than the data's as-of time ({as_of:%Y-%m-%d %H:%M:%S} UTC)"
 
 
@@ -911,7 +918,7 @@ def _int(flag: ir.BooleanValue) -> ir.Value:
 
 def _typed(name: str, spec: TableSpec, raw: ir.Table, decimal_ids: set[str]) -> ir.Table:
     """The typed view of source rows (a table without rejects, or one less its suspects), read lazily."""
-    view, _rules, _raw_of = _row_rules(name, spec, raw, _Checks(pd.Timestamp.now(), set(decimal_ids)))
+    view, _rules, _raw_of = _row_rules(name, spec, raw, _Checks(pd.Timestamp.now(), decimal_ids=set(decimal_ids)))
     return view.select(*_used_columns(spec, raw))
 
 
@@ -943,7 +950,7 @@ def _stored(con: Any, entry: Path, name: str, raw: ir.Table | None = None, decim
 
 
 def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: dict[str, Any], label: str,
-                   as_of: pd.Timestamp) -> Dataset:
+                   as_of: pd.Timestamp, as_of_given: bool) -> Dataset:
     used: dict[str, ir.Table] = {}
     rejects: dict[str, ir.Table] = {}
     decimal_ids = set(manifest.get("decimal_ids", []))
@@ -955,8 +962,8 @@ def _from_snapshot(con: Any, raw: dict[str, ir.Table], entry: Path, manifest: di
             used[name] = _typed(name, CONTRACT[name], raw[name], decimal_ids)
             rejects[name] = _no_rejects(raw[name])
     # the rows later than the as-of time are those validated against (see _still_later); their text says now
-    problems = [{**p, "description": _after_as_of(as_of)} if p["rule"].startswith("after_as_of_") else p
-                for p in manifest["problems"]]
+    problems = [{**p, "description": _after_as_of(as_of, as_of_given)} if p["rule"].startswith("after_as_of_")
+                else p for p in manifest["problems"]]
     return Dataset(
         tables=used, rejects=rejects,
         report=pd.DataFrame(manifest["report"], columns=["table", "rows_read", "rows_used", "rows_rejected"]),
@@ -1048,7 +1055,8 @@ def load(
     own_duckdb = backend is None and isinstance(engine, str) and engine == "duckdb"
     problems: list[dict] = []
     notes: list[str] = []
-    checks = _Checks(_as_of(as_of), spark=_eng.is_spark(con), duckdb=_eng.engine_name(con) == "duckdb")
+    checks = _Checks(_as_of(as_of), as_of_given=as_of is not None, spark=_eng.is_spark(con),
+                     duckdb=_eng.engine_name(con) == "duckdb")
     spec_map = None if mapping is None else (mapping if isinstance(mapping, ColumnMapping) else read_mapping(mapping))
     if source is None:
         if spec_map is not None and isinstance(mapping, str | Path):
@@ -1096,7 +1104,7 @@ def load(
                 hit = _snapshot.read_entry(*snapshot)
                 if (hit is not None and set(r["table"] for r in hit[1]["report"]) <= set(raw)
                         and (as_of is not None or _still_later(hit[1], checks.as_of))):
-                    return _from_snapshot(con, raw, hit[0], hit[1], label, checks.as_of)
+                    return _from_snapshot(con, raw, hit[0], hit[1], label, checks.as_of, checks.as_of_given)
         elif spec_map is not None:
             raise ValueError(f"a mapping reads files from a folder; {path} is not one")
         elif path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
