@@ -90,6 +90,13 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
     >>> line = executive_summary(found, None, quality, "2024Q4", table=table).splitlines()[-1]
     >>> line[:line.index(" rows used")]
     '**What the data covered:** in 2024Q4, 10 customers (8 at its start, 2 new); from 10'
+
+    More findings than ``most``: the list says which they are.
+
+    >>> many = pd.DataFrame({"rank": [1, 2, 3], "sentence": ["A.", "B.", "C."], "direction": "better",
+    ...                      "impact": float("nan")})
+    >>> executive_summary(many, None, quality, "2024Q4", most=2).splitlines()[2]
+    '**What matters most** (the 2 most important of 3 findings):'
     """
     lines = [f"## The answer for {escape_markdown(period)}", ""]
     top = found.sort_values("rank").head(most) if len(found) else found
@@ -103,7 +110,11 @@ def executive_summary(found: pd.DataFrame, plan: pd.DataFrame | None, quality: d
         stake = float(worse.impact.dropna().sum()) if "impact" in worse else math.nan
         extra = (f"; {format_money(stake)} at stake in what got worse for all customers" if "segment" in found
                  else f"; {format_money(stake)} at stake in what got worse") if stake > 0 else ""
-        lines += [f"**What matters most** ({len(found):,} finding{'s' if len(found) != 1 else ''}{extra}):", ""]
+        # when there are more findings than shown, say which these are: "6 findings" over a list of five reads as
+        # if one were missing
+        count = (f"the {len(top)} most important of {len(found):,} findings" if len(found) > len(top)
+                 else f"{len(found):,} finding{'s' if len(found) != 1 else ''}")
+        lines += [f"**What matters most** ({count}{extra}):", ""]
         lines += [f"{i}. {escape_markdown(s)}" for i, s in enumerate(top.sentence, start=1)]
         lines.append("")
     if plan is not None and len(plan):
