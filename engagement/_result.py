@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["MetricResult"]
+__all__ = ["MetricResult", "nothing_to_measure"]
 
 _UNIT_FORMATS = {
     "fraction": lambda v: f"{100 * v:.1f}%",
@@ -124,3 +124,16 @@ class MetricResult:
         row = self.to_dict()
         row.pop("details")
         return pd.DataFrame([row])
+
+
+def nothing_to_measure(method: str) -> str:
+    """Why a figure measured over nobody (NaN, ``n == 0``) has no value: its ``reason`` in the measure table, and
+    what the report says of it.
+
+    Examples
+    --------
+    >>> from engagement._result import nothing_to_measure
+    >>> nothing_to_measure("lost / customers at start, Wilson interval")
+    'nothing to measure this period (lost / customers at start, Wilson interval)'
+    """
+    return f"nothing to measure this period ({method})"

@@ -152,8 +152,9 @@ def plot_comparison(
         err = np.where(np.isfinite(err), err, 0)
         label = f"{r.period.dropna().iloc[0] if r.period.notna().any() else ''} ({ROLE_LABELS[role]})"
         ax.errorbar(x, r.value, yerr=err, fmt="o", capsize=3, color=palette[role], label=label)
+    measured = set(d.segment_value)
     for i, v in enumerate(values):
-        if v not in set(d.segment_value):
+        if v not in measured:
             ax.text(i, 0.5, "n = 0", ha="center", va="center", color="0.4", transform=ax.get_xaxis_transform())
     labels, layout = _ticks(values)
     ax.set_xticks(range(len(values)), labels, **layout)

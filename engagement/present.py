@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engagement import catalog
+from engagement._result import nothing_to_measure
 
 __all__ = [
     "escape_markdown",
@@ -295,7 +296,8 @@ def headline(table: pd.DataFrame, metrics: Sequence[str], *, segment: str = "all
             continue
         cur = m.loc["current"]
         if cur.status != "ok" or pd.isna(cur.value):  # an empty population reads "unavailable", never 0 or NaN
-            why = cur.reason if cur.status != "ok" else f"nothing to measure this period ({cur.method})"
+            # a blank marked ok: a table measured before such figures read unavailable (an earlier report's)
+            why = cur.reason if cur.status != "ok" else nothing_to_measure(cur.method)
             rows.append({"metric": name, "this period": "unavailable", interval: why, "n": "",
                          "previous period": "", "a year earlier": ""})
             continue

@@ -476,19 +476,18 @@ def _duplicate_rules(
 
 def _count_rules(
     table: ir.Table, rules: list[tuple[str, str, str, ir.BooleanValue]], raw_of: dict[str, str], first: str,
-    key: str | None = None, dotted: list[str] | None = None,
+    key: str | None = None, dotted: list[str] | None = None, examples: bool = True,
 ) -> pd.Series:
     """Each rule's failing rows (``n<i>``) and an example (``e<i>``); with ``key``, how many rows have one; per
     column of ``dotted`` (``__dots<i>``), how many values have a dot (text ids that may be written as 17.0); per
     rule of a time later than the as-of time (``f<i>``), the earliest such time.
 
     The counts take one pass; the examples and earliest times a second, over the failing rows alone, and only
-    when a rule fails (an example of a rule that no row fails is None). Taking every rule's example in the one
-    pass cost each row a CASE per rule: 0.3 s of a 1.5 s pass over 27 million pageviews without a failing row.
+    when a rule fails (:func:`_rule_examples`; ``examples=False``: the counts alone). Taking every rule's example in
+    the one pass cost each row a CASE per rule: 0.3 s of a 1.5 s pass over 27 million pageviews without a failing
+    row.
     """
-    # each rule once, as a column: written inline in both its count and its example, a reference rule's IN
-    # (SELECT ...) was joined twice (2.8 s against 1.9 s over 28 million events)
-    hits = table.mutate(**{f"__hit{i}": ~ok for i, (_r, _c, _d, ok) in enumerate(rules)})
+    hits = _hits(table, rules)
     aggs: dict[str, Any] = {"rows_read": hits.count()}
     if key is not None:
         aggs.update(_key_n=hits[key].count())
@@ -497,6 +496,20 @@ def _count_rules(
     for i in range(len(rules)):
         aggs[f"n{i}"] = _int(hits[f"__hit{i}"]).sum()
     counts = hits.aggregate(**aggs).execute().iloc[0]
+    return _rule_examples(table, rules, raw_of, first, counts) if examples else counts
+
+
+def _hits(table: ir.Table, rules: list[tuple[str, str, str, ir.BooleanValue]]) -> ir.Table:
+    """``table`` with each rule's failure as a column ``__hit<i>``: each rule once, as a column (written inline in
+    both its count and its example, a reference rule's IN (SELECT ...) was joined twice: 2.8 s against 1.9 s over
+    28 million events)."""
+    return table.mutate(**{f"__hit{i}": ~ok for i, (_r, _c, _d, ok) in enumerate(rules)})
+
+
+def _rule_examples(table: ir.Table, rules: list[tuple[str, str, str, ir.BooleanValue]], raw_of: dict[str, str],
+                   first: str, counts: pd.Series) -> pd.Series:
+    """``counts`` (:func:`_count_rules`) with each rule's example and earliest later-than-as-of time, read in one
+    pass over the rows that fail a rule, when one does; None for a rule that no row fails."""
     failing = [i for i in range(len(rules)) if int(counts[f"n{i}"] or 0)]
     found: dict[str, Any] = {}
     for i, (rule, *_rest) in enumerate(rules):
@@ -504,6 +517,7 @@ def _count_rules(
         if rule.startswith("after_as_of_"):
             found[f"f{i}"] = None
     if failing:
+        hits = _hits(table, rules)
         bad = hits.filter(functools.reduce(operator.or_, [hits[f"__hit{i}"] for i in failing]))
         examples: dict[str, Any] = {}
         for i in failing:
@@ -651,13 +665,15 @@ def _validate_table(name: str, spec: TableSpec, raw: ir.Table, checks: _Checks, 
     pointing = {c: rule_at[f"unknown_{c}"] for c in text_ids if f"unknown_{c}" in rule_at}
     screened = [c for c in text_ids if c not in pointing]
     # the screen for ids written as 17.0 (a dot anywhere) rides on the rule pass; in the rare table that has
-    # them, the rules are counted again on the ids as read
-    counts = _count_rules(view, rules, raw_of, first, key, screened)
+    # them, the rules are counted again on the ids as read. The examples are read once the counts are final
+    counts = _count_rules(view, rules, raw_of, first, key, screened, examples=False)
     dotted = {c for i, c in enumerate(screened) if int(counts[f"__dots{i}"] or 0)}
     dotted |= {c for c, k in pointing.items() if int(counts[f"n{k}"] or 0)}
     if _decimal_ids(name, raw, [c for c in text_ids if c in dotted], checks, notes):
         view, rules, raw_of = _row_rules(name, spec, raw, checks)
         counts = _count_rules(view, rules, raw_of, first, key)
+    else:
+        counts = _rule_examples(view, rules, raw_of, first, counts)
     rows_read = int(counts["rows_read"])
     for i, (rule, *_rest) in enumerate(rules):
         if rule.startswith("after_as_of_") and not pd.isna(counts[f"f{i}"]):

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from engagement import metrics as M
-from engagement._result import MetricResult
+from engagement._result import MetricResult, nothing_to_measure
 from engagement.intervals import NAN, NONNEGATIVE, proportion_result, ratio_from_moments, se_from_interval
 from engagement.measure.declarations import DECLARATIONS, Sums, clv_from_sums, unavailable_reason
 from engagement.measure.periods import Period
@@ -46,7 +46,7 @@ def to_row(period: Period, role: str, segment: str, value: str, res: MetricResul
     # no value (an empty group: NaN with n = 0) reads unavailable, with why, so that no table filtered on its
     # status shows a blank as if it were a figure
     missing = math.isnan(res.value)
-    why = "" if not missing else (f"nothing to measure this period ({res.method})" if res.n == 0
+    why = "" if not missing else (nothing_to_measure(res.method) if res.n == 0
                                   else f"no estimate from {res.n} observations ({res.method})")
     return {"period": period.label, "period_role": role, "segment": segment, "segment_value": value,
             "metric": res.metric, "value": res.value, "ci_low": res.ci_low, "ci_high": res.ci_high,
